@@ -1,0 +1,203 @@
+"""One protocol for every codec in the book, a registry of named codecs, and our container header.
+
+Data flows one way: image -> ``Codec.compress`` -> bytes -> ``Codec.decompress`` -> image.
+Images are float tensors ``[3, H, W]`` in [0, 1] (see :mod:`lic.data`).
+
+Standard formats (JPEG, JPEG 2000, WebP, AVIF, HEIF) are written as they are, so any viewer
+opens them. Our learned codecs wrap their entropy-coded payload in a small container::
+
+    offset  size  field
+    0       3     magic b"LIC"
+    3       1     container version (1)
+    4       1     length n of the codec name
+    5       n     codec name, ASCII
+    5+n     2     quality (uint16)
+    7+n     2     height  (uint16)
+    9+n     2     width   (uint16)
+    11+n    4     payload length (uint32)
+    15+n    4     CRC-32 of the payload
+    19+n    ...   payload
+
+All fields are big-endian. The header's bytes count in the rate like every other byte.
+Every malformed input raises :class:`BitstreamError`, never a crash or silent garbage.
+"""
+from __future__ import annotations
+
+import struct
+import zlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+MAGIC = b"LIC"
+VERSION = 1
+_FIXED = struct.Struct(">HHHII")  # quality, height, width, payload length, crc32
+MAX_SIDE = 65535
+
+
+class BitstreamError(ValueError):
+    """A bitstream that cannot be decoded: truncated, corrupt, or of an unknown format."""
+
+
+class Codec(ABC):
+    """A lossy image codec: ``compress(image, quality) -> bytes`` and ``decompress(bytes) -> image``.
+
+    ``qualities`` is the default rate sweep (low rate first); ``quality`` means whatever the codec
+    documents (a JPEG quality factor, a model's rate index, ...).
+    """
+
+    name: str = ""
+    qualities: Sequence[int] = ()
+    description: str = ""
+
+    @abstractmethod
+    def compress(self, image: torch.Tensor, quality: int) -> bytes:
+        """Encode a ``[3, H, W]`` image in [0, 1] at ``quality``."""
+
+    @abstractmethod
+    def decompress(self, data: bytes) -> torch.Tensor:
+        """Decode bytes written by :meth:`compress` into a ``[3, H, W]`` image in [0, 1]."""
+
+    def check_quality(self, quality: int) -> int:
+        """Return ``quality`` as an int, or raise ``ValueError`` naming the valid range."""
+        allowed = self.quality_range()
+        if int(quality) != quality or not allowed[0] <= quality <= allowed[1]:
+            raise ValueError(
+                f"codec {self.name!r}: quality must be an integer in [{allowed[0]}, {allowed[1]}], "
+                f"got {quality!r}"
+            )
+        return int(quality)
+
+    def quality_range(self) -> tuple[int, int]:
+        """Smallest and largest accepted quality (defaults to the sweep's ends)."""
+        return (min(self.qualities), max(self.qualities))
+
+
+# ----------------------------------------------------------------------------- registry
+@dataclass(frozen=True)
+class _Entry:
+    factory: Callable[[], Codec]
+    description: str
+
+
+_REGISTRY: dict[str, _Entry] = {}
+_INSTANCES: dict[str, Codec] = {}
+
+
+def register(name: str, description: str) -> Callable:
+    """Class or factory decorator: ``@register("jpeg", "libjpeg via Pillow")``.
+
+    Factories run lazily, on first use, so listing codecs never loads a checkpoint.
+    """
+
+    def deco(factory: Callable[[], Codec]) -> Callable[[], Codec]:
+        if name in _REGISTRY:
+            raise ValueError(f"codec {name!r} is registered twice")
+        _REGISTRY[name] = _Entry(factory, description)
+        return factory
+
+    return deco
+
+
+def _load_builtin_codecs() -> None:
+    """Import the modules whose import registers the book's codecs."""
+    from . import baselines, jpeg  # noqa: F401  (registration side effect)
+    from . import models  # noqa: F401
+
+
+def available() -> dict[str, str]:
+    """Names of all registered codecs mapped to one-line descriptions."""
+    _load_builtin_codecs()
+    return {name: entry.description for name, entry in sorted(_REGISTRY.items())}
+
+
+def get_codec(name: str) -> Codec:
+    """The codec registered under ``name`` (constructed once, then cached)."""
+    _load_builtin_codecs()
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}")
+    if name not in _INSTANCES:
+        codec = _REGISTRY[name].factory()
+        codec.name = name
+        _INSTANCES[name] = codec
+    return _INSTANCES[name]
+
+
+# ----------------------------------------------------------------------------- container
+@dataclass(frozen=True)
+class Header:
+    """The fields of our container header (see the module docstring)."""
+
+    codec: str
+    quality: int
+    height: int
+    width: int
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """Prefix ``payload`` with the container header."""
+    name = header.codec.encode("ascii")
+    if not 0 < len(name) < 256:
+        raise ValueError(f"codec name must be 1-255 ASCII characters, got {header.codec!r}")
+    if not (0 < header.height <= MAX_SIDE and 0 < header.width <= MAX_SIDE):
+        raise ValueError(f"image sides must be in 1..{MAX_SIDE}, got {header.height}x{header.width}")
+    if not 0 <= header.quality <= 0xFFFF:
+        raise ValueError(f"quality must fit 16 bits, got {header.quality}")
+    fixed = _FIXED.pack(header.quality, header.height, header.width, len(payload), zlib.crc32(payload))
+    return MAGIC + bytes([VERSION, len(name)]) + name + fixed + payload
+
+
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """Split container bytes into header and payload, checking length and checksum."""
+    data = bytes(data)
+    if len(data) < 5 or data[:3] != MAGIC:
+        raise BitstreamError("not a lic container (bad magic number)")
+    if data[3] != VERSION:
+        raise BitstreamError(f"unsupported container version {data[3]} (this lic reads {VERSION})")
+    n = data[4]
+    start = 5 + n + _FIXED.size
+    if len(data) < start:
+        raise BitstreamError(f"truncated header: {len(data)} bytes, need at least {start}")
+    try:
+        name = data[5 : 5 + n].decode("ascii")
+    except UnicodeDecodeError as err:
+        raise BitstreamError("corrupt header: codec name is not ASCII") from err
+    quality, height, width, length, crc = _FIXED.unpack(data[5 + n : start])
+    payload = data[start:]
+    if len(payload) != length:
+        raise BitstreamError(
+            f"truncated or padded stream: header announces {length} payload bytes, found {len(payload)}"
+        )
+    if zlib.crc32(payload) != crc:
+        raise BitstreamError("corrupt stream: payload checksum (CRC-32) does not match")
+    if height == 0 or width == 0:
+        raise BitstreamError("corrupt header: zero image size")
+    return Header(name, quality, height, width), payload
+
+
+# ----------------------------------------------------------------------------- dispatch
+def sniff(data: bytes) -> str:
+    """Name of the codec that can decode ``data``, judged from its first bytes."""
+    head = bytes(data[:32])
+    if head[:3] == MAGIC:
+        return unpack(data)[0].codec
+    if head[:3] == b"\xff\xd8\xff":
+        return "jpeg"
+    if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":
+        return "jpeg2000"
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in (b"avif", b"avis"):
+            return "avif"
+        if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
+            return "hevc"
+    raise BitstreamError("unknown bitstream format (not a lic container, JPEG, JPEG 2000, WebP, AVIF or HEIF)")
+
+
+def decode_any(data: bytes) -> torch.Tensor:
+    """Decode bytes of any format this package writes, choosing the decoder from the bytes."""
+    return get_codec(sniff(data)).decompress(data)

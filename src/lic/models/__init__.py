@@ -1,0 +1,1 @@
+"""One module per paper's model; importing this package registers their codecs."""
