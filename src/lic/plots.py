@@ -1,0 +1,69 @@
+"""Figures every chapter reuses: rate-distortion curves, side-by-side crops, bit-allocation maps."""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import matplotlib.pyplot as plt
+import torch
+
+from .data import to_uint8
+
+_LABELS = {"psnr": "RGB PSNR (dB)", "ms_ssim": "MS-SSIM", "bpp": "bits per pixel (from bytes)"}
+
+
+def rd_curves(
+    curves: Mapping[str, Sequence[Mapping[str, float]]],
+    metric: str = "psnr",
+    ax: plt.Axes | None = None,
+    title: str | None = None,
+    highlight: Sequence[str] = (),
+) -> plt.Axes:
+    """Plot ``metric`` against bpp for each codec; ``curves`` maps a label to rows of
+    :func:`lic.evaluate.mean_curve`. Codecs named in ``highlight`` are drawn thicker."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6.4, 4.4))
+    for label, rows in curves.items():
+        rows = sorted(rows, key=lambda r: r["bpp"])
+        bold = label in highlight
+        ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows], marker="o",
+                markersize=4 if not bold else 5, linewidth=2.4 if bold else 1.3, label=label)
+    ax.set_xlabel(_LABELS["bpp"])
+    ax.set_ylabel(_LABELS.get(metric, metric))
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return ax
+
+
+def show_crops(
+    images: Mapping[str, torch.Tensor],
+    box: tuple[int, int, int, int] | None = None,
+    ncols: int | None = None,
+    size: float = 3.0,
+) -> plt.Figure:
+    """Show images side by side, each cropped to ``box = (top, left, height, width)``."""
+    ncols = ncols or len(images)
+    nrows = -(-len(images) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, (label, img) in zip(axes.flat, images.items()):
+        if box is not None:
+            top, left, h, w = box
+            img = img[:, top : top + h, left : left + w]
+        ax.imshow(to_uint8(img), interpolation="nearest")
+        ax.set_title(label, fontsize="small")
+    fig.tight_layout()
+    return fig
+
+
+def bit_map(bits: torch.Tensor, ax: plt.Axes | None = None, title: str = "bits") -> plt.Axes:
+    """Show a 2-D map of bits (e.g. per latent position or per 8x8 block) with a colour bar."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5, 4))
+    im = ax.imshow(bits.detach().cpu().float().numpy(), cmap="magma")
+    ax.figure.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
+    ax.set_title(title, fontsize="small")
+    ax.axis("off")
+    return ax

@@ -1,0 +1,65 @@
+"""The command line, run as readers run it: compress, decompress, eval, and clear errors."""
+import json
+
+import pytest
+
+from lic.__main__ import main
+from lic.data import save_image
+
+
+@pytest.fixture
+def photo(tmp_path):
+    from lic.data import evaluation_set
+
+    _, image = evaluation_set(["kodim23"])[0]
+    path = tmp_path / "photo.png"
+    save_image(image[:, 100:164, 200:280], path)
+    return path
+
+
+def test_codecs_lists_jpeg(capsys):
+    assert main(["codecs"]) == 0
+    assert "jpeg-scratch" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("codec", ["jpeg", "jpeg-scratch", "jpeg-scratch-ac", "webp"])
+def test_compress_then_decompress(tmp_path, photo, codec, capsys):
+    out, rec = tmp_path / "photo.bin", tmp_path / "rec.png"
+    assert main(["compress", str(photo), str(out), "--codec", codec, "--quality", "75"]) == 0
+    assert f"{out.stat().st_size} bytes" in capsys.readouterr().out
+    assert main(["decompress", str(out), str(rec)]) == 0
+    from lic.data import load_image
+
+    assert load_image(rec).shape == load_image(photo).shape
+
+
+def test_eval_writes_json(tmp_path, photo):
+    report = tmp_path / "r.json"
+    assert main(["eval", "--codec", "jpeg", "--quality", "30", "80", "--images", str(photo.parent),
+                 "--json", str(report), "-q"]) == 0
+    data = json.loads(report.read_text())
+    assert len(data["points"]) == 2 and len(data["mean"]) == 2
+    low, high = sorted(data["mean"], key=lambda r: r["quality"])
+    assert low["bpp"] < high["bpp"] and low["psnr"] < high["psnr"]
+    p = data["points"][0]
+    assert p["bpp"] == pytest.approx(8 * p["bytes"] / (p["height"] * p["width"]))
+
+
+def test_corrupt_file_is_a_readable_error(tmp_path, photo, capsys):
+    out = tmp_path / "photo.lic"
+    assert main(["compress", str(photo), str(out), "--codec", "jpeg-scratch-ac", "--quality", "50"]) == 0
+    out.write_bytes(out.read_bytes()[:-7])
+    assert main(["decompress", str(out), str(tmp_path / "rec.png")]) == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_not_an_image_is_a_readable_error(tmp_path, capsys):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    assert main(["compress", str(bad), str(tmp_path / "x"), "--codec", "jpeg", "--quality", "50"]) == 1
+    assert "not a readable image" in capsys.readouterr().err
+
+
+def test_unknown_codec_is_a_readable_error(photo, tmp_path, capsys):
+    assert main(["compress", str(photo), str(tmp_path / "x"), "--codec", "nope", "--quality", "5"]) == 1
+    assert "unknown codec" in capsys.readouterr().err
