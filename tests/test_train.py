@@ -1,0 +1,193 @@
+"""The training loop and checkpoints, with a tiny model on a few 32x32 photos (the whole file takes seconds)."""
+import functools
+import hashlib
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from safetensors import safe_open
+from torch import nn
+from torch.nn import functional as F
+
+from lic import data, models
+from lic.__main__ import main
+from lic.train import CheckpointError, TrainConfig, load_checkpoint, load_config, save_checkpoint, train
+
+EXACT = 0.1 + 1e-7  # not representable in fp16: a buffer holding it must come back unchanged
+
+
+class Tiny(nn.Module):
+    """A 4x-downsampling autoencoder with a Laplace entropy model, noise in training, rounding in eval."""
+
+    def __init__(self, channels: int = 4, lmbda: float = 0.01) -> None:
+        super().__init__()
+        self.lmbda = lmbda
+        self.encoder = nn.Conv2d(3, channels, 4, stride=4)
+        self.decoder = nn.ConvTranspose2d(channels, 3, 4, stride=4)
+        self.log_scale = nn.Parameter(torch.zeros(channels))
+        self.quantiles = nn.Parameter(torch.tensor([-1.0, 0.0, 1.0]).repeat(channels, 1))
+        self.register_buffer("scale_table", torch.full((3,), EXACT))
+        self.register_buffer("cdf", torch.zeros(0, dtype=torch.int32))
+
+    def forward(self, x: torch.Tensor) -> dict:
+        y = self.encoder(x)
+        y_hat = y + torch.rand_like(y) - 0.5 if self.training else torch.round(y)
+        laplace = torch.distributions.Laplace(0.0, self.log_scale.exp()[None, :, None, None])
+        p = (laplace.cdf(y_hat + 0.5) - laplace.cdf(y_hat - 0.5)).clamp_min(1e-9)
+        return {"x_hat": self.decoder(y_hat), "likelihoods": {"y": p}}
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        out = self(x)
+        bpp = -torch.log2(out["likelihoods"]["y"]).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
+        mse = F.mse_loss(out["x_hat"], x)
+        return bpp + self.lmbda * 255**2 * mse, {"bpp": bpp.item(), "mse": mse.item(),
+                                                 "psnr": -10 * math.log10(mse.item())}
+
+    def aux_loss(self) -> torch.Tensor:
+        return (self.quantiles[:, 2] - self.quantiles[:, 0] - 4).abs().sum()
+
+    def update(self) -> None:
+        self.cdf = torch.tensor([0, 65537, 1 << 24, 123456789], dtype=torch.int32)
+
+
+@pytest.fixture
+def config_path(tmp_path, monkeypatch):
+    """A repository-like folder: pyproject.toml, 6 smooth 32x32 photos, a config; Tiny registered."""
+    monkeypatch.setattr(models, "MODELS", {**getattr(models, "MODELS", {}), "tiny": Tiny}, raising=False)
+    monkeypatch.setattr(data, "evaluation_set", lambda: [("eval", _photo(99, 20, 28))])
+    # 6 crops an epoch, 3 batches: the runs below cross epochs and resume in mid-epoch
+    monkeypatch.setattr(data, "training_loader", functools.partial(data.training_loader, length=6))
+    (tmp_path / "pyproject.toml").touch()
+    (tmp_path / "photos").mkdir()
+    for i in range(6):
+        data.save_image(_photo(i, 32, 32), tmp_path / "photos" / f"{i}.png")
+    path = tmp_path / "configs" / "tiny.toml"
+    path.parent.mkdir()
+    path.write_text(_toml())
+    return path
+
+
+def _photo(seed: int, h: int, w: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    colour = torch.rand(3, 1, 1, generator=g)
+    return (colour * yy + (1 - colour) * xx + 0.05 * torch.rand(3, h, w, generator=g)).clamp(0, 1)
+
+
+def _toml(**train) -> str:
+    settings = {"data": '"photos"', "crop": 16, "batch_size": 2, "lr": 1e-2, "cpu_steps": 4, "eval_every": 1000,
+                "log_every": 1, **train}
+    lines = "\n".join(f"{k} = {v}" for k, v in settings.items())
+    return f'model = "tiny"\n[model_args]\nchannels = 4\n[train]\n{lines}\n[output]\nname = "tiny-q1"\n'
+
+
+def test_loss_decreases_and_checkpoints_are_written(config_path, tmp_path):
+    config = load_config(config_path)
+    assert config.data_folder == tmp_path / "photos"
+    model, history = train(config, steps=20, progress=False)
+    assert [h["step"] for h in history] == list(range(1, 21))
+    assert np.mean([h["loss"] for h in history[-5:]]) < 0.7 * np.mean([h["loss"] for h in history[:5]])
+    assert history[15]["lr"] == pytest.approx(1e-2) and history[16]["lr"] == pytest.approx(1e-3)  # lr_drop_at 0.8
+    assert {"bpp", "psnr", "aux", "eval_bpp", "eval_psnr"} <= history[-1].keys()
+    assert not model.training
+    provenance = json.loads((tmp_path / "checkpoints" / "tiny-q1.json").read_text())
+    assert provenance["steps"] == 20 and provenance["model"] == "tiny" and provenance["model_args"] == {"channels": 4}
+    assert provenance["config"] == config.to_dict()
+    assert provenance["data"] == {"folder": "photos", "images": 6}
+    assert provenance["device"].startswith("cpu (") and provenance["torch"] == torch.__version__
+    assert provenance["metrics"]["eval_psnr"] == history[-1]["eval_psnr"]
+    assert set(provenance["git"]) == {"commit", "dirty"} and provenance["wall_time_s"] > 0
+    weights = (tmp_path / "checkpoints" / "tiny-q1.safetensors").read_bytes()
+    assert provenance["sha256"] == hashlib.sha256(weights).hexdigest()
+    with pytest.raises(ValueError, match="exists"):
+        train(config, steps=1, progress=False)
+
+
+def test_checkpoint_round_trip_keeps_buffers_exact(config_path, tmp_path):
+    config = load_config(config_path)
+    model = Tiny()
+    with torch.no_grad():
+        model.decoder.weight.add_(0.123456789)
+    save_checkpoint(model, tmp_path / "m", config, {"steps": 0})
+    with safe_open(tmp_path / "m.safetensors", framework="pt") as f:
+        dtypes = {k: f.get_tensor(k).dtype for k in f.keys()}
+    assert dtypes["decoder.weight"] == torch.float16
+    assert dtypes["cdf"] == torch.int32 and dtypes["scale_table"] == torch.float32
+    loaded = load_checkpoint(tmp_path / "m")
+    assert isinstance(loaded, Tiny) and not loaded.training
+    for name, p in model.named_parameters():
+        assert torch.equal(dict(loaded.named_parameters())[name], p.detach().half().float()), name
+    assert torch.equal(loaded.cdf, torch.tensor([0, 65537, 1 << 24, 123456789], dtype=torch.int32))
+    assert torch.equal(loaded.scale_table, torch.full((3,), EXACT))
+    assert load_checkpoint(tmp_path / "m.safetensors").cdf.shape == (4,)
+
+
+def test_tampered_missing_or_unknown_checkpoints_are_refused(config_path, tmp_path):
+    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path))
+    weights, provenance = tmp_path / "m.safetensors", tmp_path / "m.json"
+    payload = bytearray(weights.read_bytes())
+    payload[-1] ^= 1
+    weights.write_bytes(payload)
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_checkpoint(tmp_path / "m")
+    weights.unlink()
+    with pytest.raises(CheckpointError, match="no checkpoint weights"):
+        load_checkpoint(tmp_path / "m")
+    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path))
+    provenance.write_text(provenance.read_text().replace('"model": "tiny"', '"model": "nope"'))
+    with pytest.raises(CheckpointError, match="unknown model 'nope'"):
+        load_checkpoint(tmp_path / "m")
+    with pytest.raises(CheckpointError, match="no checkpoint provenance"):
+        load_checkpoint(tmp_path / "other")
+
+
+def test_resume_is_bit_exact(config_path, tmp_path):
+    config = load_config(config_path)
+    straight, history = train(config, steps=5, out_dir=tmp_path / "a", progress=False)
+    train(config, steps=2, out_dir=tmp_path / "b", progress=False)
+    resumed, resumed_history = train(config, steps=5, out_dir=tmp_path / "b", resume=True, progress=False)
+    state, resumed_state = straight.state_dict(), resumed.state_dict()
+    assert all(torch.equal(state[k], resumed_state[k]) for k in state)
+    assert [h["loss"] for h in history] == [h["loss"] for h in resumed_history]
+    assert json.loads((tmp_path / "b" / "tiny-q1.json").read_text())["steps"] == 5
+    changed = TrainConfig.from_dict({**config.to_dict(), "train": {**config.to_dict()["train"], "lr": 0.5}},
+                                    root=config.root)
+    with pytest.raises(CheckpointError, match="another config"):
+        train(changed, steps=6, out_dir=tmp_path / "b", resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="nothing to resume"):
+        train(config, out_dir=tmp_path / "c", resume=True, progress=False)
+
+
+@pytest.mark.parametrize("text, message", [
+    (_toml(bach_size=2), "unknown key 'bach_size' in \\[train\\] \\(did you mean 'batch_size'\\?\\)"),
+    (_toml().replace('"tiny"\n', '"tinny"\n', 1), "unknown model 'tinny' \\(did you mean 'tiny'\\?\\)"),
+    (_toml().replace("channels", "width"), "do not fit tiny"),
+    (_toml(crop='"big"'), "crop must be of type int"),
+    (_toml(lr=0), "lr must be positive"),
+    (_toml(lr_drop_at=1.5), "lr_drop_at must be in"),
+    (_toml().replace('name = "tiny-q1"', 'name = "a/b"'), "\\[output\\] name"),
+    (_toml() + "epochs = 3\n", "unknown key 'epochs' in \\[output\\]"),
+    ("mode = 'tiny'\n", "unknown key 'mode' in the top level \\(did you mean 'model'\\?\\)"),
+    ("model = [\n", "not valid TOML"),
+])
+def test_config_errors_name_the_problem(config_path, text, message):
+    config_path.write_text(text)
+    with pytest.raises(ValueError, match=message):
+        load_config(config_path)
+
+
+def test_minutes_budget_stops_in_time(config_path, tmp_path):
+    _, history = train(load_config(config_path), minutes=0.01, out_dir=tmp_path, progress=False)
+    provenance = json.loads((tmp_path / "tiny-q1.json").read_text())
+    assert provenance["budget"] == {"minutes": 0.01} and provenance["steps"] == history[-1]["step"] >= 1
+    assert 0.6 <= history[-1]["time_s"] < 10
+
+
+def test_command_line(config_path, tmp_path, capsys):
+    assert main(["train", str(config_path), "--steps", "3", "--out", str(tmp_path / "out"), "-q"]) == 0
+    assert "tiny-q1.safetensors: 3 steps" in capsys.readouterr().out
+    assert load_checkpoint(tmp_path / "out" / "tiny-q1").cdf.shape == (4,)
+    assert main(["train", str(config_path), "--steps", "3", "--out", str(tmp_path / "out"), "-q"]) == 1
+    assert "exists" in capsys.readouterr().err
