@@ -1,0 +1,152 @@
+"""Layers the learned codecs share: GDN / inverse GDN, masked convolutions, bounded parameters.
+
+* :class:`GDN` is the generalized divisive normalization of Ballé, Laparra & Simoncelli
+  ("Density modeling of images using a generalized normalization transformation", ICLR 2016),
+  used as the nonlinearity of the transforms in Ballé et al. 2017, "End-to-end optimized image
+  compression" (Sec. 2, eq. 4 for GDN in the analysis transform, eq. 5 for its approximate
+  inverse in the synthesis transform).
+* :class:`MaskedConv2d` is the PixelCNN masked convolution (van den Oord et al. 2016) that
+  autoregressive context models (Minnen et al. 2018, Wen et al. 2019) use to look only at
+  latents that the decoder has already decoded.
+* :func:`lower_bound` is a ``max(x, bound)`` whose gradient does not die below the bound; GDN and
+  the entropy models use it to keep parameters and likelihoods away from zero.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["lower_bound", "GDN", "MaskedConv2d"]
+
+
+class _LowerBound(torch.autograd.Function):
+    """``max(x, bound)`` with a gradient that still lets ``x`` climb back up from below."""
+
+    @staticmethod
+    def forward(ctx, x: Tensor, bound: float) -> Tensor:  # type: ignore[override]
+        ctx.save_for_backward(x)
+        ctx.bound = bound
+        return x.clamp_min(bound)
+
+    @staticmethod
+    def backward(ctx, grad: Tensor) -> tuple[Tensor, None]:  # type: ignore[override]
+        (x,) = ctx.saved_tensors
+        # Pass the gradient where x is above the bound, and below it only when gradient descent
+        # would move x upwards (grad < 0), i.e. back towards the feasible region.
+        passthrough = (x >= ctx.bound) | (grad < 0)
+        return grad * passthrough.to(grad.dtype), None
+
+
+def lower_bound(x: Tensor, bound: float) -> Tensor:
+    """``max(x, bound)`` elementwise, with a "gradient-friendly" backward pass.
+
+    A plain ``clamp`` has zero gradient below the bound, so a parameter that overshot could never
+    return. Here the gradient passes whenever it points back up (the trick of Ballé's
+    ``LowerBound`` op in tensorflow-compression, used for GDN (Ballé 2016) and for the entropy
+    models' likelihood floor).
+    """
+    return _LowerBound.apply(x, float(bound))
+
+
+# ----------------------------------------------------------------------------- GDN
+_OFFSET = 2.0**-18  # Ballé's reparametrisation offset; the "pedestal" is its square
+_PEDESTAL = _OFFSET**2
+
+
+def _to_stored(value: Tensor) -> Tensor:
+    """The stored (unconstrained) form of a non-negative GDN parameter: sqrt(value + pedestal)."""
+    return torch.sqrt(torch.clamp_min(value + _PEDESTAL, _PEDESTAL))
+
+
+def _from_stored(stored: Tensor, minimum: float) -> Tensor:
+    """The effective parameter: lower_bound(stored, sqrt(minimum + pedestal))² − pedestal ≥ minimum.
+
+    Optimising the square root makes steps near zero small (the gradient of v = s² vanishes as
+    s → 0), and the pedestal keeps that square root away from exactly zero.
+    """
+    bound = (minimum + _PEDESTAL) ** 0.5
+    return lower_bound(stored, bound) ** 2 - _PEDESTAL
+
+
+class GDN(nn.Module):
+    r"""Generalized divisive normalization (Ballé 2016; Ballé et al. 2017, Sec. 2, eq. 4 and 5).
+
+    For every pixel, with ``x`` the vector of its ``channels`` values::
+
+        GDN:  y_i = x_i / sqrt(beta_i + sum_j gamma_ij * x_j**2)      (2017 eq. 4)
+        IGDN: y_i = x_i * sqrt(beta_i + sum_j gamma_ij * x_j**2)      (2017 eq. 5, inverse=True)
+
+    The sum over ``j`` mixes channels at the same position only, so it is a 1×1 convolution of
+    ``x**2`` with weight ``gamma`` and bias ``beta``. ``beta`` (≥ ``beta_min``) and ``gamma``
+    (≥ 0) are stored as square roots with a small pedestal and bounded with :func:`lower_bound`,
+    so that gradient steps can never make the denominator zero or negative. Initialisation:
+    ``beta = 1`` and ``gamma = gamma_init · I``, so a fresh GDN is close to ``x / sqrt(1 + 0.1 x²)``.
+    """
+
+    def __init__(self, channels: int, inverse: bool = False, beta_min: float = 1e-6,
+                 gamma_init: float = 0.1) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        self.inverse = bool(inverse)
+        self.beta_min = float(beta_min)
+        self.beta_stored = nn.Parameter(_to_stored(torch.ones(channels)))
+        self.gamma_stored = nn.Parameter(_to_stored(gamma_init * torch.eye(channels)))
+
+    @property
+    def beta(self) -> Tensor:
+        """Effective ``beta`` (shape ``[C]``), always ≥ ``beta_min``."""
+        return _from_stored(self.beta_stored, self.beta_min)
+
+    @property
+    def gamma(self) -> Tensor:
+        """Effective ``gamma`` (shape ``[C, C]``, row i = weights of output channel i), always ≥ 0."""
+        return _from_stored(self.gamma_stored, 0.0)
+
+    @torch.no_grad()
+    def set_parameters(self, beta: Tensor, gamma: Tensor) -> None:
+        """Set the effective ``beta`` ``[C]`` and ``gamma`` ``[C, C]`` (for tests and exercises)."""
+        self.beta_stored.copy_(_to_stored(beta.clamp_min(self.beta_min)))
+        self.gamma_stored.copy_(_to_stored(gamma.clamp_min(0.0)))
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Normalise ``x`` of shape ``[B, C, H, W]`` (eq. 4), or undo it (eq. 5) if ``inverse``."""
+        c = self.channels
+        norm = F.conv2d(x * x, self.gamma.reshape(c, c, 1, 1), self.beta)
+        norm = torch.sqrt(norm)
+        return x * norm if self.inverse else x / norm
+
+    def extra_repr(self) -> str:
+        return f"{self.channels}, inverse={self.inverse}"
+
+
+# ----------------------------------------------------------------------------- masked convolution
+class MaskedConv2d(nn.Conv2d):
+    """A convolution that sees only pixels *before* the centre in raster-scan order (PixelCNN).
+
+    ``mask_type="A"`` also hides the centre pixel itself (first layer of a context model: the
+    prediction for a latent must not use that latent); ``"B"`` keeps the centre (later layers).
+    Rows below the centre, and the pixels to the right of it in its row, are always hidden.
+    Takes the arguments of :class:`torch.nn.Conv2d`; ``padding`` defaults to "same" size for odd
+    kernels.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 5,
+                 mask_type: str = "A", **kwargs) -> None:
+        if mask_type not in ("A", "B"):
+            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
+        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
+        kwargs.setdefault("padding", (kh // 2, kw // 2))
+        super().__init__(in_channels, out_channels, (kh, kw), **kwargs)
+        self.mask_type = mask_type
+        mask = torch.ones_like(self.weight)
+        mask[:, :, kh // 2, kw // 2 + (mask_type == "B"):] = 0
+        mask[:, :, kh // 2 + 1:, :] = 0
+        self.register_buffer("mask", mask, persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Convolve ``x`` with the masked kernel."""
+        return self._conv_forward(x, self.weight * self.mask, self.bias)
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + f", mask_type={self.mask_type!r}"

@@ -1,0 +1,291 @@
+"""Entropy models: likelihoods, integer tables, exact round trips, and real bits vs estimates."""
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from lic.codec import BitstreamError
+from lic.entropy import (
+    FactorizedDensity,
+    GaussianConditional,
+    estimate_bits,
+    pack_strings,
+    pmf_to_counts,
+    quantize,
+    unpack_strings,
+)
+
+
+def _laplace(shape: tuple[int, ...], scales: torch.Tensor, shift: torch.Tensor, seed: int) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    u = torch.rand(shape, generator=g) - 0.5
+    return shift - scales * torch.sign(u) * torch.log1p(-2 * u.abs())
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """These tensors are small: on a busy shared CPU, extra intra-op threads only slow them down."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def fitted(_one_thread) -> tuple[FactorizedDensity, torch.Tensor, torch.Tensor]:
+    """A density fitted for a few steps to Laplacian latents of scale 0.5 .. 5 (192 channels)."""
+    torch.manual_seed(0)
+    c = 192
+    scales = torch.exp(torch.linspace(math.log(0.5), math.log(5.0), c)).reshape(1, c, 1, 1)
+    shift = torch.linspace(-2.0, 2.0, c).reshape(1, c, 1, 1)
+    density = FactorizedDensity(c)
+    opt = torch.optim.Adam(density.parameters(), lr=2e-2)
+    for step in range(80):
+        y = _laplace((1, c, 16, 16), scales, shift, seed=step)
+        _, likelihoods = density(y, training=True)
+        loss = estimate_bits(likelihoods) / y.numel()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    density.update()
+    density.eval()
+    return density, scales, shift
+
+
+# ----------------------------------------------------------------------------- quantization
+def test_quantize_modes() -> None:
+    x = torch.tensor([-1.7, -0.2, 0.49, 2.51], requires_grad=True)
+    means = torch.tensor([0.3, 0.3, 0.3, 0.3])
+    assert quantize(x, "round").tolist() == [-2.0, 0.0, 0.0, 3.0]
+    torch.testing.assert_close(quantize(x, "round", means), torch.round(x - means) + means)
+    noisy = quantize(x, "noise")
+    assert ((noisy - x).abs() <= 0.5).all()
+    ste = quantize(x, "ste", means)
+    torch.testing.assert_close(ste, torch.round(x - means) + means)
+    ste.sum().backward()
+    assert x.grad.tolist() == [1.0] * 4
+    with pytest.raises(ValueError):
+        quantize(x, "floor")
+
+
+def test_estimate_bits_accepts_collections() -> None:
+    p = torch.full((2, 3), 0.25)
+    assert estimate_bits(p).item() == 12.0
+    assert estimate_bits([p, p]).item() == 24.0
+    assert estimate_bits({"y": p, "z": torch.tensor([0.5])}).item() == 13.0
+
+
+# ----------------------------------------------------------------------------- likelihoods
+def test_factorized_likelihoods_sum_to_one() -> None:
+    density = FactorizedDensity(4)
+    grid = torch.arange(-400.0, 401.0) + 0.3  # any unit-spaced grid partitions the line
+    y = grid.reshape(1, 1, -1, 1).expand(1, 4, -1, 1)
+    p = density.likelihood(y)
+    torch.testing.assert_close(p.sum(dim=(0, 2, 3)), torch.ones(4), atol=1e-4, rtol=0)
+
+
+def test_gaussian_likelihoods_sum_to_one() -> None:
+    gaussian = GaussianConditional()
+    y = torch.arange(-200.0, 201.0).reshape(1, 1, -1, 1).expand(1, 3, -1, 1)
+    scales = torch.tensor([0.05, 1.3, 20.0]).reshape(1, 3, 1, 1).expand_as(y)
+    means = torch.full_like(y, 0.4)
+    p = gaussian.likelihood(y + 0.4, scales, means)
+    torch.testing.assert_close(p.sum(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
+    # the scale is bounded below at 0.11
+    torch.testing.assert_close(gaussian.likelihood(torch.zeros(1), torch.zeros(1)),
+                               gaussian.likelihood(torch.zeros(1), torch.full((1,), 0.11)))
+
+
+def test_likelihood_lower_bound() -> None:
+    density = FactorizedDensity(1)
+    p = density.likelihood(torch.full((1, 1, 1, 1), 1e5))
+    assert p.item() == pytest.approx(1e-9)
+    g = GaussianConditional().likelihood(torch.full((1,), 1e3), torch.ones(1))
+    assert g.item() == pytest.approx(1e-9)
+
+
+def test_gradients_flow_in_noise_mode() -> None:
+    density = FactorizedDensity(3)
+    y = torch.randn(2, 3, 4, 4, requires_grad=True)
+    y_hat, p = density(y, training=True)
+    assert not torch.equal(y_hat, torch.round(y))
+    estimate_bits(p).backward()
+    assert y.grad.abs().sum() > 0
+    for param in density.parameters():
+        assert param.grad is not None and torch.isfinite(param.grad).all()
+
+    gaussian = GaussianConditional()
+    scales = torch.rand(2, 3, 4, 4).add(0.2).requires_grad_()
+    means = torch.randn(2, 3, 4, 4, requires_grad=True)
+    _, p = gaussian(y.detach(), scales, means, training=True)
+    estimate_bits(p).backward()
+    assert scales.grad.abs().sum() > 0 and means.grad.abs().sum() > 0
+
+
+# ----------------------------------------------------------------------------- integer tables
+def test_pmf_to_counts() -> None:
+    rng = np.random.default_rng(0)
+    p = rng.random(300) ** 6
+    p[:5] = 0.0
+    counts = pmf_to_counts(p, 16)
+    assert counts.sum() == 2**16 and counts.min() >= 1
+    assert np.abs(counts / 2**16 - p / p.sum()).max() < 300 / 2**16
+    assert np.array_equal(counts, pmf_to_counts(p.copy(), 16))
+    with pytest.raises(ValueError):
+        pmf_to_counts(np.array([1.0]), 16)
+
+
+def test_tables_are_deterministic_and_travel_in_the_state_dict(fitted) -> None:
+    density, _, _ = fitted
+    before = {k: v.clone() for k, v in density.state_dict().items()}
+    density.update()
+    for key, value in density.state_dict().items():
+        assert torch.equal(value, before[key]), key
+    assert int(density.pmf_counts[0, : density.pmf_sizes[0]].sum()) == 2**density.precision
+    # a fresh model (different random init, empty tables) takes the checkpoint's tables
+    clone = FactorizedDensity(192)
+    clone.load_state_dict(density.state_dict())
+    for key, value in clone.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_tables_match_the_continuous_model(fitted) -> None:
+    density, _, _ = fitted
+    for ch in (0, 95, 191):
+        probs = density.table_probabilities(ch)
+        values = density.table_medians[ch] + density.pmf_offsets[ch] + torch.arange(len(probs) - 1)
+        y = torch.zeros(1, 192, len(values), 1)
+        y[0, ch, :, 0] = values
+        with torch.no_grad():
+            model = density.likelihood(y)[0, ch, :, 0].double().numpy()
+        big = model > 1e-3
+        assert np.abs(probs[:-1][big] / model[big] - 1).max() < 0.01
+        assert np.abs(probs[:-1] - model).sum() < 0.01  # total variation
+        assert probs[-1] < 1e-3  # the escape is rare
+
+
+@pytest.mark.parametrize("precision", [16, 24])
+def test_the_coder_uses_exactly_the_table(precision: int) -> None:
+    """Symbols drawn from a table cost -Σ log2(table probability), up to the coder's flush."""
+    gaussian = GaussianConditional(scale_table=[0.5, 2.0, 40.0], precision=precision)
+    rng = np.random.default_rng(0)
+    indexes = rng.integers(0, 3, 20000)
+    offsets = gaussian.pmf_offsets.numpy()[indexes]
+    values = np.empty(indexes.size, dtype=np.int64)
+    ideal = 0.0
+    for m in range(3):
+        probs = gaussian.table_probabilities(m)
+        at = indexes == m
+        index = rng.choice(len(probs) - 1, size=int(at.sum()), p=probs[:-1] / probs[:-1].sum())
+        values[at] = offsets[at] + index
+        ideal -= np.log2(probs[index]).sum()
+    real = 8 * len(gaussian._encode(values, indexes))
+    assert ideal - 32 <= real <= ideal + 64, (real, ideal)
+
+
+# ----------------------------------------------------------------------------- round trips
+def test_factorized_round_trip_with_escapes(fitted) -> None:
+    density, scales, shift = fitted
+    y = _laplace((2, 192, 6, 5), scales, shift, seed=123)
+    y[0, 0, 0, 0] = 1e6  # far beyond any table: escape path
+    y[0, 5, 1, 2] = -123456.7
+    y[1, 191, 5, 4] = 2**29
+    y[1, 7, 2, 2] = -(2**29)
+    strings = density.compress(y)
+    assert len(strings) == 2
+    y_hat = density.decompress(strings, (6, 5))
+    expected = quantize(y, "round", density.table_medians.reshape(1, -1, 1, 1))
+    assert torch.equal(y_hat, expected)
+    torch.testing.assert_close(density(y)[0], expected)  # forward (eval) quantizes the same way
+    for bad in (2.0**31, 1e30, float("nan"), float("inf")):
+        with pytest.raises(ValueError):
+            density.compress(torch.full((1, 192, 1, 1), bad))
+
+
+def test_gaussian_round_trip_with_escapes() -> None:
+    torch.manual_seed(1)
+    gaussian = GaussianConditional()
+    shape = (2, 8, 7, 9)
+    scales = torch.exp(torch.empty(shape).uniform_(math.log(0.01), math.log(1000.0)))
+    means = 10 * torch.randn(shape)
+    y = means + scales * torch.randn(shape)
+    y[0, 0, 0, 0] = 1e7
+    y[1, 3, 2, 1] = -5e5
+    y[1, 2, 2, 2] = means[1, 2, 2, 2] + 50 * scales[1, 2, 2, 2]
+    strings = gaussian.compress(y, scales, means)
+    assert torch.equal(gaussian.decompress(strings, scales, means), torch.round(y - means) + means)
+    # without means: symbols are round(y)
+    strings = gaussian.compress(y, scales)
+    assert torch.equal(gaussian.decompress(strings, scales), torch.round(y))
+
+
+def test_compress_needs_tables() -> None:
+    with pytest.raises(RuntimeError, match="update"):
+        FactorizedDensity(2).compress(torch.zeros(1, 2, 2, 2))
+
+
+# ----------------------------------------------------------------------------- real bits
+def test_real_bits_match_the_estimate_factorized(fitted) -> None:
+    density, scales, shift = fitted
+    y = _laplace((1, 192, 48, 32), scales, shift, seed=999)
+    _, likelihoods = density(y)
+    estimate = estimate_bits(likelihoods).item()
+    real = 8 * len(density.compress(y)[0])
+    assert abs(real / estimate - 1) < 0.01, (real, estimate)
+
+
+def test_real_bits_match_the_estimate_gaussian() -> None:
+    torch.manual_seed(2)
+    gaussian = GaussianConditional().eval()
+    shape = (1, 192, 48, 32)
+    scales = torch.exp(torch.empty(shape).uniform_(math.log(0.3), math.log(30.0)))
+    means = 5 * torch.randn(shape)
+    y = means + scales * torch.randn(shape)
+    _, likelihoods = gaussian(y, scales, means)
+    estimate = estimate_bits(likelihoods).item()
+    real = 8 * len(gaussian.compress(y, scales, means)[0])
+    assert abs(real / estimate - 1) < 0.01, (real, estimate)
+
+
+# ----------------------------------------------------------------------------- bad input
+def test_pack_and_unpack_strings() -> None:
+    strings = [b"", b"a", bytes(range(256)) * 100, b"xyz"]
+    packed = pack_strings(strings)
+    assert unpack_strings(packed, 4) == strings
+    for cut in (0, 1, 5, len(packed) - 1):
+        with pytest.raises(BitstreamError):
+            unpack_strings(packed[:cut], 4)
+    with pytest.raises(BitstreamError):
+        unpack_strings(packed + b"\0", 4)
+    with pytest.raises(BitstreamError):
+        unpack_strings(b"\xff" * 8, 1)
+
+
+def test_damaged_strings_raise_or_decode_but_never_crash(fitted) -> None:
+    density, scales, shift = fitted
+    y = _laplace((1, 192, 4, 4), scales, shift, seed=7)
+    string = density.compress(y)[0]
+    with pytest.raises(BitstreamError):
+        density.decompress([string[:-1]], (4, 4))  # not whole 32-bit words
+    with pytest.raises(BitstreamError):
+        density.decompress([string + bytes(8)], (4, 4))  # data left over (≥ 2 words: detectable)
+    rng = np.random.default_rng(0)
+    gaussian = GaussianConditional()
+    g_scales = torch.full((1, 4, 8, 8), 3.0)
+    for trial in range(20):
+        garbage = rng.integers(0, 256, 4 * int(rng.integers(0, 40)), dtype=np.uint8).tobytes()
+        for decode in (lambda s: density.decompress([s], (4, 4)),
+                       lambda s: gaussian.decompress([s], g_scales)):
+            try:
+                out = decode(garbage)
+            except BitstreamError:
+                continue
+            assert torch.isfinite(out).all()
+    detected = 0
+    for cut in range(0, len(string), 4):
+        try:
+            density.decompress([string[:cut]], (4, 4))
+        except BitstreamError:
+            detected += 1
+    assert detected > 0
