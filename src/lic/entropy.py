@@ -9,7 +9,7 @@ Two densities, both following Ballé et al.:
   hyperprior or a context model), convolved with a unit-width box (Ballé 2018, Sec. 3).
 
 Training uses likelihoods: the rate term of the loss is ``-Σ log2 p(ŷ)`` (Ballé et al. 2017,
-eq. 1), here :func:`estimate_bits`. Compression uses real bits: every model is turned ONCE,
+Sec. 2), here :func:`estimate_bits`. Compression uses real bits: every model is turned ONCE,
 by ``update()``, into integer tables (one probability mass function per channel or per scale,
 counts ≥ 1 summing to exactly ``2**precision``), which a range coder (``constriction``) uses.
 The tables are buffers, saved in the checkpoint, so encoder and decoder use the very same
@@ -91,7 +91,7 @@ def quantize(x: Tensor, mode: str, means: Tensor | None = None) -> Tensor:
 
 
 def estimate_bits(likelihoods: Tensor | Sequence[Tensor] | Mapping[str, Tensor]) -> Tensor:
-    """The ideal code length ``-Σ log2 p`` in bits: the rate term of Ballé et al. 2017, eq. 1.
+    """The ideal code length ``-Σ log2 p`` in bits: the rate term R of the loss R + λD (Ballé et al. 2017, Sec. 2; Zheng & Liang eq. 1).
 
     Accepts one tensor of likelihoods, or a list/tuple/dict of them (e.g. ``{"y": ..., "z": ...}``)
     and returns their total as a scalar tensor (differentiable).

@@ -3,7 +3,7 @@
 * :class:`GDN` is the generalized divisive normalization of Ballé, Laparra & Simoncelli
   ("Density modeling of images using a generalized normalization transformation", ICLR 2016),
   used as the nonlinearity of the transforms in Ballé et al. 2017, "End-to-end optimized image
-  compression" (Sec. 2, eq. 4 for GDN in the analysis transform, eq. 5 for its approximate
+  compression" (Sec. 2: GDN in the analysis transform, and its approximate
   inverse in the synthesis transform).
 * :class:`MaskedConv2d` is the PixelCNN masked convolution (van den Oord et al. 2016) that
   autoregressive context models (Minnen et al. 2018, Wen et al. 2019) use to look only at
@@ -70,12 +70,12 @@ def _from_stored(stored: Tensor, minimum: float) -> Tensor:
 
 
 class GDN(nn.Module):
-    r"""Generalized divisive normalization (Ballé 2016; Ballé et al. 2017, Sec. 2, eq. 4 and 5).
+    r"""Generalized divisive normalization (Ballé 2016; Ballé et al. 2017, Sec. 2).
 
     For every pixel, with ``x`` the vector of its ``channels`` values::
 
-        GDN:  y_i = x_i / sqrt(beta_i + sum_j gamma_ij * x_j**2)      (2017 eq. 4)
-        IGDN: y_i = x_i * sqrt(beta_i + sum_j gamma_ij * x_j**2)      (2017 eq. 5, inverse=True)
+        GDN:  y_i = x_i / sqrt(beta_i + sum_j gamma_ij * x_j**2)      (GDN)
+        IGDN: y_i = x_i * sqrt(beta_i + sum_j gamma_ij * x_j**2)      (IGDN, inverse=True)
 
     The sum over ``j`` mixes channels at the same position only, so it is a 1×1 convolution of
     ``x**2`` with weight ``gamma`` and bias ``beta``. ``beta`` (≥ ``beta_min``) and ``gamma``
@@ -110,7 +110,7 @@ class GDN(nn.Module):
         self.gamma_stored.copy_(_to_stored(gamma.clamp_min(0.0)))
 
     def forward(self, x: Tensor) -> Tensor:
-        """Normalise ``x`` of shape ``[B, C, H, W]`` (eq. 4), or undo it (eq. 5) if ``inverse``."""
+        """Normalise ``x`` of shape ``[B, C, H, W]`` , or undo it (IGDN) if ``inverse``."""
         c = self.channels
         norm = F.conv2d(x * x, self.gamma.reshape(c, c, 1, 1), self.beta)
         norm = torch.sqrt(norm)
