@@ -15,7 +15,7 @@ opens them. Our learned codecs wrap their entropy-coded payload in a small conta
     7+n     2     height  (uint16)
     9+n     2     width   (uint16)
     11+n    4     payload length (uint32)
-    15+n    4     CRC-32 of the payload
+    15+n    4     CRC-32 of bytes 0..15+n and the payload (header fields and data)
     19+n    ...   payload
 
 All fields are big-endian. The header's bytes count in the rate like every other byte.
@@ -145,8 +145,9 @@ def pack(header: Header, payload: bytes) -> bytes:
         raise ValueError(f"image sides must be in 1..{MAX_SIDE}, got {header.height}x{header.width}")
     if not 0 <= header.quality <= 0xFFFF:
         raise ValueError(f"quality must fit 16 bits, got {header.quality}")
-    fixed = _FIXED.pack(header.quality, header.height, header.width, len(payload), zlib.crc32(payload))
-    return MAGIC + bytes([VERSION, len(name)]) + name + fixed + payload
+    head = MAGIC + bytes([VERSION, len(name)]) + name + _FIXED.pack(header.quality, header.height, header.width,
+                                                                   len(payload), 0)[:-4]
+    return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
 def unpack(data: bytes) -> tuple[Header, bytes]:
@@ -170,8 +171,8 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         raise BitstreamError(
             f"truncated or padded stream: header announces {length} payload bytes, found {len(payload)}"
         )
-    if zlib.crc32(payload) != crc:
-        raise BitstreamError("corrupt stream: payload checksum (CRC-32) does not match")
+    if zlib.crc32(payload, zlib.crc32(data[: start - 4])) != crc:
+        raise BitstreamError("corrupt stream: checksum (CRC-32) does not match")
     if height == 0 or width == 0:
         raise BitstreamError("corrupt header: zero image size")
     return Header(name, quality, height, width), payload

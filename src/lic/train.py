@@ -68,6 +68,8 @@ class TrainSettings:
     seed: int = 0
     gpu_steps: int = 200_000  # default budget on a GPU
     cpu_steps: int = 200  # default budget on CPU (CI, readers without a GPU)
+    cpu_crop: int = 0  # crop side on CPU (0: same as crop)
+    cpu_batch_size: int = 0  # batch size on CPU (0: same as batch_size)
     lr_drop_at: float = 0.8  # fraction of the budget after which lr /= 10 (1.0: never)
     eval_every: int = 1000  # steps between evaluations (each one also saves a checkpoint)
     eval_images: int = 2  # how many images of data.evaluation_set() to evaluate on
@@ -121,7 +123,7 @@ class TrainConfig:
             expected = _TYPES[fields[key].type]
             if isinstance(value, bool) or not isinstance(value, expected):
                 raise ValueError(f"{source}: [train] {key} must be of type {fields[key].type}, got {value!r}")
-            if key in _POSITIVE and value <= 0 or key in ("seed", "eval_images") and value < 0:
+            if key in _POSITIVE and value <= 0 or key in ("seed", "eval_images", "cpu_crop", "cpu_batch_size") and value < 0:
                 raise ValueError(f"{source}: [train] {key} must be {'positive' if key in _POSITIVE else '>= 0'}, "
                                  f"got {value!r}")
         if not 0 < train_table.get("lr_drop_at", TrainSettings.lr_drop_at) <= 1:
@@ -344,12 +346,13 @@ class _Batches:
     current epoch are skipped.
     """
 
-    def __init__(self, config: TrainConfig, num_workers: int, epoch: int = 0, consumed: int = 0) -> None:
+    def __init__(self, config: TrainConfig, crop: int, batch_size: int, num_workers: int,
+                 epoch: int = 0, consumed: int = 0) -> None:
         t = config.train
-        self.loader = data.training_loader(config.data_folder, crop=t.crop, batch_size=t.batch_size, seed=t.seed,
+        self.loader = data.training_loader(config.data_folder, crop=crop, batch_size=batch_size, seed=t.seed,
                                            num_workers=num_workers)
         if len(self.loader) == 0:
-            raise ValueError(f"batch_size {t.batch_size} is larger than an epoch of training crops")
+            raise ValueError(f"batch_size {batch_size} is larger than an epoch of training crops")
         self.epoch, self.consumed = epoch, 0
         self._batches = self._open()
         for _ in range(consumed):
@@ -498,6 +501,8 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     cuda = device.type == "cuda"
     if steps is None and minutes is None:
         steps = t.gpu_steps if cuda else t.cpu_steps
+    crop = t.crop if cuda else (t.cpu_crop or t.crop)
+    batch_size = t.batch_size if cuda else (t.cpu_batch_size or t.batch_size)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if cuda else 0
     stem = Path(out_dir or config.root / "checkpoints") / config.name
@@ -523,7 +528,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
             _unflatten_optimizer(f"optim.{name}", optimizer, tensors, meta["param_groups"][name])
         step, elapsed, history, position = meta["step"], meta["elapsed_s"], meta["history"], meta["position"]
         rng, saved_at = (tensors, meta["rng"]), step
-    batches = _Batches(config, num_workers, **position)
+    batches = _Batches(config, crop, batch_size, num_workers, **position)
     if rng:
         _set_rng_state(*rng)  # last: opening the data loader above drew a random number
     eval_images = data.evaluation_set()[: t.eval_images] if t.eval_images else []
@@ -533,7 +538,8 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     main_params = [p for group in main_opt.param_groups for p in group["params"]]
     provenance_base = {"device": _device_name(device),
                        "data": {"folder": t.data, "images": len(data.list_images(config.data_folder))},
-                       "budget": {"steps": steps} if minutes is None else {"minutes": minutes}}
+                       "budget": {"steps": steps} if minutes is None else {"minutes": minutes},
+                       "crop": crop, "batch_size": batch_size}
 
     def fraction_done() -> float:
         return step / steps if minutes is None else (elapsed + time.perf_counter() - started) / (60 * minutes)
