@@ -70,6 +70,7 @@ class TrainSettings:
     cpu_steps: int = 200  # default budget on CPU (CI, readers without a GPU)
     cpu_crop: int = 0  # crop side on CPU (0: same as crop)
     cpu_batch_size: int = 0  # batch size on CPU (0: same as batch_size)
+    cpu_lr: float = 0.0  # learning rate on CPU, where budgets are short (0: same as lr)
     lr_drop_at: float = 0.8  # fraction of the budget after which lr /= 10 (1.0: never)
     eval_every: int = 1000  # steps between evaluations (each one also saves a checkpoint)
     eval_images: int = 2  # how many images of data.evaluation_set() to evaluate on
@@ -123,7 +124,7 @@ class TrainConfig:
             expected = _TYPES[fields[key].type]
             if isinstance(value, bool) or not isinstance(value, expected):
                 raise ValueError(f"{source}: [train] {key} must be of type {fields[key].type}, got {value!r}")
-            if key in _POSITIVE and value <= 0 or key in ("seed", "eval_images", "cpu_crop", "cpu_batch_size") and value < 0:
+            if key in _POSITIVE and value <= 0 or key in ("seed", "eval_images", "cpu_crop", "cpu_batch_size", "cpu_lr") and value < 0:
                 raise ValueError(f"{source}: [train] {key} must be {'positive' if key in _POSITIVE else '>= 0'}, "
                                  f"got {value!r}")
         if not 0 < train_table.get("lr_drop_at", TrainSettings.lr_drop_at) <= 1:
@@ -414,13 +415,13 @@ def _device_name(device: torch.device) -> str:
     return f"{device.type} ({torch.get_num_threads()} threads)"
 
 
-def _optimizers(model: nn.Module, config: TrainConfig) -> tuple[torch.optim.Adam, torch.optim.Adam | None]:
+def _optimizers(model: nn.Module, config: TrainConfig, lr: float) -> tuple[torch.optim.Adam, torch.optim.Adam | None]:
     """Adam on the model; a second Adam on the ``*quantiles`` parameters if the model has ``aux_loss``."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     has_aux = hasattr(model, "aux_loss")
     aux = [p for n, p in named if has_aux and n.endswith("quantiles")]
     main = [p for n, p in named if not (has_aux and n.endswith("quantiles"))]
-    return (torch.optim.Adam(main, lr=config.train.lr),
+    return (torch.optim.Adam(main, lr=lr),
             torch.optim.Adam(aux, lr=config.train.aux_lr) if aux else None)
 
 
@@ -503,6 +504,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         steps = t.gpu_steps if cuda else t.cpu_steps
     crop = t.crop if cuda else (t.cpu_crop or t.crop)
     batch_size = t.batch_size if cuda else (t.cpu_batch_size or t.batch_size)
+    base_lr = t.lr if cuda else (t.cpu_lr or t.lr)
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if cuda else 0
     stem = Path(out_dir or config.root / "checkpoints") / config.name
@@ -514,7 +516,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     model = models.MODELS[config.model](**config.model_args)
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     model.to(device, memory_format=memory_format)
-    main_opt, aux_opt = _optimizers(model, config)
+    main_opt, aux_opt = _optimizers(model, config, base_lr)
     optimizers = {"main": main_opt, **({"aux": aux_opt} if aux_opt else {})}
     step, elapsed, history, position = 0, 0.0, [], {"epoch": 0, "consumed": 0}
     rng, saved_at = None, None
@@ -539,7 +541,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     provenance_base = {"device": _device_name(device),
                        "data": {"folder": t.data, "images": len(data.list_images(config.data_folder))},
                        "budget": {"steps": steps} if minutes is None else {"minutes": minutes},
-                       "crop": crop, "batch_size": batch_size}
+                       "crop": crop, "batch_size": batch_size, "lr": base_lr}
 
     def fraction_done() -> float:
         return step / steps if minutes is None else (elapsed + time.perf_counter() - started) / (60 * minutes)
@@ -571,7 +573,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     started = time.perf_counter()
     model.train()
     while (done := fraction_done()) < 1:
-        lr = t.lr * (0.1 if done >= t.lr_drop_at else 1.0)
+        lr = base_lr * (0.1 if done >= t.lr_drop_at else 1.0)
         for group in main_opt.param_groups:
             group["lr"] = lr
         x = next(batches).to(device, non_blocking=True, memory_format=memory_format)

@@ -15,7 +15,9 @@ from ..entropy import estimate_bits
 #: ``LAMBDAS[q - 1]`` in ``loss = bpp + λ · 255² · MSE`` on images in [0, 1].
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 
-CHECKPOINTS = Path(__file__).resolve().parents[3] / "checkpoints"
+REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
+CHECKPOINTS = REPOSITORY_ROOT / "checkpoints"
+CONFIGS = REPOSITORY_ROOT / "configs"
 
 
 def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict[str, float]]:

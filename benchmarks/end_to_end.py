@@ -1,0 +1,102 @@
+"""Chapter 3's targets, measured: BD-rates, rate-estimate gap, speed and thread-determinism.
+
+    .venv/bin/python benchmarks/end_to_end.py [--threads 2] [--json out.json]
+
+Prints (and optionally writes) for the shipped `balle2017` and `modulated` checkpoints:
+- BD-rate (PSNR) against JPEG, JPEG 2000 and WebP on the offline evaluation set, and of the
+  modulated model against the single-rate models;
+- the largest gap between the real payload and the entropy estimate over all images and qualities;
+- encode and decode seconds of a 768x512 image (median of 3), and whether decoding with 1 and 2
+  threads gives identical images.
+Targets (issue 3): BD-rate vs JPEG <= -35 %, better than JPEG 2000 and WebP; modulated within 5 %
+of the single-rate models; gap <= 1 %; encode + decode <= 1 s on 2 cores; identical decodes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+
+import torch
+
+from lic.codec import get_codec
+from lic.data import evaluation_set, pad_to_multiple
+from lic.entropy import estimate_bits
+from lic.evaluate import evaluate, mean_curve
+from lic.metrics import bd_rate
+from lic.models import BALLE2017_QUALITIES
+
+BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90)}
+
+
+def _bd(anchor: list[dict], test: list[dict]) -> float:
+    return bd_rate([r["bpp"] for r in anchor], [r["psnr"] for r in anchor],
+                   [r["bpp"] for r in test], [r["psnr"] for r in test])
+
+
+def estimate_gap(codec_name: str, images: list) -> float:
+    """Largest |payload bits / estimated bits - 1| over images and qualities, in per cent."""
+    codec = get_codec(codec_name)
+    worst = 0.0
+    for q in codec.qualities:
+        model, kwargs = codec.model(q), codec.model_kwargs(q)
+        for _, image in images:
+            x = pad_to_multiple(image, 16)[None]
+            with torch.inference_mode():
+                out = model(x, kwargs["rate"]) if kwargs else model(x)
+                payload = len(model.compress(x, **kwargs)) * 8
+            worst = max(worst, abs(payload / float(estimate_bits(out["likelihoods"])) - 1))
+    return 100 * worst
+
+
+def speed(codec_name: str, image: torch.Tensor, quality: int) -> dict:
+    """Median encode/decode seconds over 3 runs, and decode equality across 1 and 2 threads."""
+    codec = get_codec(codec_name)
+    codec.decompress(codec.compress(image, quality))  # warm-up: loads the checkpoint
+    enc, dec = [], []
+    for _ in range(3):
+        t0 = time.perf_counter(); data = codec.compress(image, quality)
+        t1 = time.perf_counter(); codec.decompress(data); t2 = time.perf_counter()
+        enc.append(t1 - t0); dec.append(t2 - t1)
+    threads = torch.get_num_threads()
+    decoded = []
+    for n in (1, 2):
+        torch.set_num_threads(n)
+        decoded.append(codec.decompress(data))
+    torch.set_num_threads(threads)
+    return {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
+            "identical_1_2_threads": bool(torch.equal(*decoded))}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    images = evaluation_set()
+    curves = {c: mean_curve(evaluate(c, q, images)) for c, q in BASELINES.items()}
+    for c in ("balle2017", "modulated"):
+        curves[c] = mean_curve(evaluate(c, BALLE2017_QUALITIES, images))
+    results: dict = {"bd_rate_psnr": {}, "curves": curves}
+    for test in ("balle2017", "modulated"):
+        for anchor in BASELINES:
+            try:
+                results["bd_rate_psnr"][f"{test} vs {anchor}"] = _bd(curves[anchor], curves[test])
+            except ValueError as err:
+                results["bd_rate_psnr"][f"{test} vs {anchor}"] = f"n/a: {err}"
+    results["bd_rate_psnr"]["modulated vs balle2017"] = _bd(curves["balle2017"], curves["modulated"])
+    results["estimate_gap_percent"] = {c: estimate_gap(c, images) for c in ("balle2017", "modulated")}
+    kodim = next(img for name, img in images if name == "kodim23")
+    results["speed_768x512"] = {c: speed(c, kodim, BALLE2017_QUALITIES[1]) for c in ("balle2017", "modulated")}
+    for key, value in results.items():
+        if key != "curves":
+            print(f"{key}: {json.dumps(value, indent=2)}")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(results, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
