@@ -56,7 +56,7 @@ def test_ms_ssim_large_image_is_pytorch_msssim() -> None:
     a, b = _noisy_pair(170, 200)
     x, y = a[None].double(), b[None].double()
     expected = float(pytorch_msssim.ms_ssim(x, y, data_range=1.0))
-    assert ms_ssim(a, b) == pytest.approx(expected, abs=1e-8)  # ms_ssim rounds to 8 bits in float64
+    assert ms_ssim(a, b) == pytest.approx(expected, abs=1e-5)  # ms_ssim rounds to 8 bits, then computes in float32
     assert 0.5 < ms_ssim(a, b) < 1.0
     # our multi-scale loop (used for small images) computes the same thing at 5 scales
     assert _ms_ssim(x, y, MS_SSIM_WEIGHTS) == pytest.approx(expected, abs=1e-9)
@@ -70,7 +70,7 @@ def test_ms_ssim_small_images_use_fewer_scales() -> None:
         assert 0.0 < ms_ssim(a, b) < 1.0
     a, b = _noisy_pair(15, 15)  # one scale: plain SSIM
     ssim = pytorch_msssim.ssim(a[None].double(), b[None].double(), data_range=1.0)
-    assert ms_ssim(a, b) == pytest.approx(float(ssim), abs=1e-8)
+    assert ms_ssim(a, b) == pytest.approx(float(ssim), abs=1e-5)
     with pytest.raises(ValueError, match="smaller than the 11x11"):
         ms_ssim(torch.zeros(3, 10, 64), torch.zeros(3, 10, 64))
     with pytest.raises(ValueError, match="shapes differ"):

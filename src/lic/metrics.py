@@ -78,7 +78,7 @@ def ms_ssim(a: torch.Tensor, b: torch.Tensor) -> float:
         raise ValueError(
             f"ms_ssim: image of {height}x{width} px is smaller than the {WIN_SIZE}x{WIN_SIZE} SSIM window"
         )
-    x, y = (torch.from_numpy(v).permute(2, 0, 1)[None].double() / 255.0 for v in (x8, y8))
+    x, y = (torch.from_numpy(v).permute(2, 0, 1)[None].float() / 255.0 for v in (x8, y8))
     if levels == len(MS_SSIM_WEIGHTS):
         return float(pytorch_msssim.ms_ssim(x, y, data_range=1.0))
     kept = MS_SSIM_WEIGHTS[:levels]
