@@ -40,7 +40,7 @@ from safetensors import safe_open
 from safetensors.torch import load as load_safetensors
 from safetensors.torch import save as save_safetensors
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from . import data, models
 
