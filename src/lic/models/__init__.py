@@ -9,13 +9,14 @@ from torch import nn
 from ..codec import register
 from .balle2017 import FactorizedPrior
 from .common import LearnedCodec
-from .conv_ae import PakaKhatterAE
+from .conv_ae import ConvAECodec, PakaKhatterAE
 from .modulated import ModulatedAutoencoder
 
 MODELS: dict[str, type[nn.Module]] = {
     "balle2017": FactorizedPrior,
     "modulated": ModulatedAutoencoder,
     "conv_ae": PakaKhatterAE,
+    "conv_ae_codec": ConvAECodec,
 }
 
 #: Qualities 1-8 are the λ grid of ``common.LAMBDAS``; the shipped single-rate models.
@@ -37,3 +38,13 @@ class _ModulatedCodec(LearnedCodec):
 @register("modulated", "Modulated autoencoder (Yang et al. 2020): one network, λ as input (Chapter 3)")
 def _modulated() -> LearnedCodec:
     return _ModulatedCodec({q: "modulated" for q in BALLE2017_QUALITIES})
+
+
+#: Chapter 2's codec: the paper's autoencoder with a small bottleneck, quantized and entropy-coded;
+#: quality k is the shipped checkpoint ``conv-ae-q<k>`` (see configs/conv-ae-q<k>.toml).
+CONV_AE_QUALITIES = (1, 2, 3, 4)
+
+
+@register("conv-ae", "Paka & Khatter's conv autoencoder made a codec: small bottleneck + factorized prior (Chapter 2)")
+def _conv_ae() -> LearnedCodec:
+    return LearnedCodec({q: f"conv-ae-q{q}" for q in CONV_AE_QUALITIES}, multiple=ConvAECodec.stride)

@@ -40,6 +40,11 @@ class LearnedCodec(Codec):
     ``stems`` maps each quality to a checkpoint stem under ``checkpoints/``; a model is loaded (and
     its sha256 checked) the first time its quality is used. Images are padded to a multiple of the
     model's total stride by edge replication and cropped back after decoding.
+
+    The latents are decoded exactly (integer tables). The synthesis transform is floating point,
+    and a convolution's summation order depends on the number of threads, which flips a few 8-bit
+    values; so decoding always runs on one thread and gives the same image whatever the caller's
+    thread setting. Bit-exact decoding across different CPU types would need integer arithmetic.
     """
 
     def __init__(self, stems: Mapping[int, str], multiple: int = 16, folder: Path = CHECKPOINTS) -> None:
@@ -88,5 +93,10 @@ class LearnedCodec(Codec):
             raise BitstreamError(f"stream has quality {header.quality}, which {self.name!r} does not have")
         model = self.model(header.quality)
         shape = (-(-header.height // self.multiple) * self.multiple, -(-header.width // self.multiple) * self.multiple)
-        x_hat = model.decompress(payload, shape, **self.model_kwargs(header.quality))
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            x_hat = model.decompress(payload, shape, **self.model_kwargs(header.quality))
+        finally:
+            torch.set_num_threads(threads)
         return crop_to(x_hat[0].clamp(0, 1), header.height, header.width)

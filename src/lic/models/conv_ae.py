@@ -1,4 +1,5 @@
-"""Paka & Khatter, "Training Autoencoder for Image Compression": a plain convolutional autoencoder.
+"""Paka & Khatter, "Training Autoencoder for Image Compression": a plain convolutional autoencoder,
+and the few changes that turn it into a real codec (Chapter 2).
 
 The paper's layer table (its Figure 4), in Keras terms, for a 512x768 YCbCr input in [0, 1]::
 
@@ -19,6 +20,22 @@ The table does not say which activation the last layer has; we use a sigmoid, si
 in [0, 1]. Training minimises the MSE between input and output (the paper's only loss): nothing in
 the model limits the rate, and the bottleneck holds 128 * (H/4) * (W/4) = 8 H W numbers, more than
 the 3 H W of the input.
+
+**Where the colours are converted.** The paper converts every image to YCbCr (and scales it to
+[0, 1]) before the network sees it. Here both models take and return **RGB** images in [0, 1], like
+every codec of the book, and convert inside ``forward`` with :func:`rgb_to_ycbcr` /
+:func:`ycbcr_to_rgb`: the JFIF (full-range BT.601) matrix of :mod:`lic.jpeg`, written in torch so
+that gradients flow through it. The conversion has no parameters, so the count stays 316,355.
+
+* :class:`PakaKhatterAE` is the paper's network, trained on the paper's loss: the MSE **in YCbCr**.
+  Its ``forward`` returns the RGB reconstruction (``x_hat``) and the YCbCr tensors the loss uses.
+* :class:`ConvAECodec` is the same six convolutions made into a codec: the bottleneck moves
+  between ``conv2d_3`` and ``conv2d_4`` and shrinks from 128 to ``bottleneck`` channels (three
+  convolutions on each side); the latent is quantized (uniform noise in training, rounding when
+  coding, Ballé et al. 2017); a learned factorized density (:class:`lic.entropy.FactorizedDensity`)
+  gives its rate; training minimises ``R + λ · 255² · MSE`` with the MSE in RGB, the book's quality
+  measure (:func:`lic.models.common.rate_distortion`); ``compress`` writes real bytes with
+  ``constriction`` and ``decompress`` reads them back.
 """
 from __future__ import annotations
 
@@ -26,13 +43,47 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..entropy import FactorizedDensity
+from .common import LAMBDAS, rate_distortion
+
+#: JFIF 1.02 (full-range ITU-R BT.601), the same numbers as :func:`lic.jpeg.rgb_to_ycbcr`. On values
+#: in [0, 1] the chroma offset 128 (of 255) becomes 128/255.
+_RGB_TO_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+_YCC_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
+_CHROMA_OFFSET = 128 / 255
+
+
+def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
+    """``[B, 3, H, W]`` RGB in [0, 1] -> YCbCr in [0, 1] (JFIF), differentiable."""
+    m = torch.tensor(_RGB_TO_YCC, dtype=x.dtype, device=x.device)
+    offset = torch.tensor([0.0, _CHROMA_OFFSET, _CHROMA_OFFSET], dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,bjhw->bihw", m, x) + offset.reshape(1, 3, 1, 1)
+
+
+def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
+    """The inverse JFIF equations: ``[B, 3, H, W]`` YCbCr in [0, 1] -> RGB (not clamped)."""
+    m = torch.tensor(_YCC_TO_RGB, dtype=x.dtype, device=x.device)
+    offset = torch.tensor([0.0, _CHROMA_OFFSET, _CHROMA_OFFSET], dtype=x.dtype, device=x.device)
+    return torch.einsum("ij,bjhw->bihw", m, x - offset.reshape(1, 3, 1, 1))
+
 
 def _conv(cin: int, cout: int) -> nn.Conv2d:
+    """3x3 convolution, stride 1, 'same' padding (Keras ``Conv2D(cout, 3, padding="same")``)."""
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1)
 
 
+def _psnr(mse: torch.Tensor) -> float:
+    return (-10 * torch.log10(mse.detach().clamp_min(1e-10))).item()
+
+
 class PakaKhatterAE(nn.Module):
-    """The paper's autoencoder, layer for layer (316,355 parameters with the default widths)."""
+    """The paper's autoencoder, layer for layer (316,355 parameters with the default widths).
+
+    ``encoder`` is conv2d_1 .. conv2d_4 (with the two max-pools), ``decoder`` the two upsamplings
+    with conv2d_5 and conv2d_6. Input and output are RGB; the network itself sees YCbCr.
+    """
+
+    stride = 4
 
     def __init__(self, widths: tuple[int, int, int] = (32, 64, 128)) -> None:
         super().__init__()
@@ -49,11 +100,81 @@ class PakaKhatterAE(nn.Module):
         )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
-        """``x``: ``[B, 3, H, W]`` with H, W divisible by 4. Returns the reconstruction and the latent."""
-        latent = self.encoder(x)
-        return {"x_hat": self.decoder(latent), "latent": latent}
+        """``x``: RGB ``[B, 3, H, W]`` in [0, 1], H and W divisible by 4.
+
+        Returns ``x_hat`` (RGB, not clamped), ``latent`` (the bottleneck, ``[B, 128, H/4, W/4]``),
+        and ``ycc``/``ycc_hat``, the network's own input and output.
+        """
+        ycc = rgb_to_ycbcr(x)
+        latent = self.encoder(ycc)
+        ycc_hat = self.decoder(latent)
+        return {"x_hat": ycbcr_to_rgb(ycc_hat), "latent": latent, "ycc": ycc, "ycc_hat": ycc_hat}
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """The paper's loss: MSE between input and reconstruction (no rate term)."""
-        mse = F.mse_loss(self(x)["x_hat"], x)
-        return mse, {"mse": mse.item(), "psnr": (-10 * torch.log10(mse.detach())).item()}
+        """The paper's loss: MSE between the YCbCr input and its reconstruction (no rate term).
+
+        Logs that MSE and the RGB PSNR of the same batch.
+        """
+        out = self(x)
+        mse = F.mse_loss(out["ycc_hat"].float(), out["ycc"].float())
+        rgb_mse = torch.mean((out["x_hat"].float().clamp(0, 1) - x.float()) ** 2)
+        return mse, {"mse": mse.item(), "psnr": _psnr(rgb_mse)}
+
+
+class ConvAECodec(nn.Module):
+    """The paper's six convolutions as a codec: a ``bottleneck``-channel latent at 1/4 resolution,
+    quantized and entropy-coded with a learned factorized density, trained at ``lmbda``.
+
+    ::
+
+        g_a:  conv2d_1 3->32, ReLU, maxpool, conv2d_2 32->64, ReLU, maxpool, conv2d_3 64->bottleneck
+        y = g_a(YCbCr(x));  ŷ = round(y - median) + median  (y + U(-½, ½) in training)
+        g_s:  conv2d_4 bottleneck->128, ReLU, up 2x, conv2d_5 128->64, ReLU, up 2x, conv2d_6 64->3
+        x̂ = RGB(g_s(ŷ))
+
+    The latent has no ReLU (a ReLU would send half the values to one symbol and waste the other
+    half of the quantizer), and the output no sigmoid (the codec clamps to [0, 1] after decoding).
+    """
+
+    stride = 4
+
+    def __init__(self, bottleneck: int = 16, lmbda: float = LAMBDAS[2],
+                 widths: tuple[int, int, int] = (32, 64, 128)) -> None:
+        super().__init__()
+        a, b, c = widths
+        self.bottleneck, self.lmbda = int(bottleneck), float(lmbda)
+        self.g_a = nn.Sequential(
+            _conv(3, a), nn.ReLU(), nn.MaxPool2d(2),
+            _conv(a, b), nn.ReLU(), nn.MaxPool2d(2),
+            _conv(b, self.bottleneck),
+        )
+        self.g_s = nn.Sequential(
+            _conv(self.bottleneck, c), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), _conv(c, b), nn.ReLU(),
+            nn.Upsample(scale_factor=2, mode="nearest"), _conv(b, 3),
+        )
+        self.entropy = FactorizedDensity(self.bottleneck)
+
+    def forward(self, x: torch.Tensor) -> dict:
+        """Noisy latents in training mode, rounded ones in eval mode; likelihoods for the rate."""
+        y = self.g_a(rgb_to_ycbcr(x)).float()
+        y_hat, likelihoods = self.entropy(y, training=self.training)
+        x_hat = ycbcr_to_rgb(self.g_s(y_hat.to(x.dtype)))
+        return {"x_hat": x_hat, "likelihoods": {"y": likelihoods}, "y": y, "y_hat": y_hat}
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """``bpp + λ · 255² · MSE`` (RGB MSE) on a batch in [0, 1]."""
+        return rate_distortion(self(x), x, self.lmbda)
+
+    def update(self) -> None:
+        """Build the integer CDF tables used for entropy coding (after training, before saving)."""
+        self.entropy.update()
+
+    def compress(self, x: torch.Tensor) -> bytes:
+        """Entropy-code one padded RGB image ``[1, 3, H, W]`` (H, W multiples of 4)."""
+        return self.entropy.compress(self.g_a(rgb_to_ycbcr(x)).float())[0]
+
+    def decompress(self, payload: bytes, shape: tuple[int, int]) -> torch.Tensor:
+        """Decode ``payload`` into an RGB ``[1, 3, H, W]`` image for the padded ``shape``."""
+        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
+        return ycbcr_to_rgb(self.g_s(y_hat))

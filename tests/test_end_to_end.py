@@ -1,0 +1,100 @@
+"""Chapter 3's models as codecs: shapes, losses, exact round trips, real bits vs estimate, bad input."""
+import dataclasses
+
+import pytest
+import torch
+
+from lic.codec import BitstreamError, get_codec
+from lic.data import evaluation_set
+from lic.entropy import estimate_bits
+from lic.models import BALLE2017_QUALITIES, FactorizedPrior, ModulatedAutoencoder
+from lic.models.common import CONFIGS, LearnedCodec
+from lic.train import load_config, save_checkpoint
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def photo() -> torch.Tensor:
+    _, image = evaluation_set(["kodim23"])[0]
+    return image[:, 200:264, 300:396]  # 64 x 96
+
+
+@pytest.mark.parametrize("cls", [FactorizedPrior, ModulatedAutoencoder])
+def test_forward_shapes_and_finite_loss(cls):
+    torch.manual_seed(0)
+    model = cls(N=8, M=12)
+    x = torch.rand(2, 3, 32, 48)
+    out = model(x)
+    assert out["x_hat"].shape == x.shape and out["likelihoods"]["y"].shape == (2, 12, 2, 3)
+    loss, logs = model.training_loss(x)
+    assert torch.isfinite(loss) and logs["bpp"] > 0
+    loss.backward()
+    assert all(p.grad is not None for p in model.entropy.parameters())
+
+
+def test_modulation_changes_the_latent_per_rate():
+    torch.manual_seed(0)
+    model = ModulatedAutoencoder(N=8, M=12).eval()
+    for layer in model.mod:  # make the gains depend visibly on λ
+        torch.nn.init.normal_(layer.net[0].weight, std=2.0)
+    x = torch.rand(1, 3, 32, 32)
+    y0, y3 = model.g_a(x, torch.tensor([0])), model.g_a(x, torch.tensor([3]))
+    assert not torch.allclose(y0, y3)
+
+
+@pytest.mark.parametrize("cls", [FactorizedPrior, ModulatedAutoencoder])
+def test_compress_decompress_is_exact_in_latent_space(cls, photo):
+    torch.manual_seed(0)
+    model = cls(N=8, M=12).eval()
+    model.update()
+    kwargs = {"rate": 2} if cls is ModulatedAutoencoder else {}
+    x = photo[None]
+    with torch.inference_mode():
+        payload = model.compress(x, **kwargs)
+        decoded = model.decompress(payload, tuple(x.shape[-2:]), **kwargs)
+        expected = model(x, **kwargs)["x_hat"]
+    assert torch.allclose(decoded, expected, atol=1e-5)
+
+
+def test_learned_codec_from_a_saved_checkpoint(tmp_path, photo):
+    torch.manual_seed(0)
+    config = load_config(CONFIGS / "balle2017-q3.toml")
+    model = FactorizedPrior(N=8, M=12).eval()
+    config = dataclasses.replace(config, model_args={"N": 8, "M": 12, "lmbda": 0.0067})
+    save_checkpoint(model, tmp_path / "tiny", config)
+    codec = LearnedCodec({3: "tiny"}, folder=tmp_path)
+    codec.name = "balle2017"
+    odd = photo[:, :37, :53]
+    data = codec.compress(odd, 3)
+    assert codec.decompress(data).shape == odd.shape
+    with pytest.raises(BitstreamError):
+        codec.decompress(data[:-3])
+    with pytest.raises(BitstreamError, match="checksum"):
+        codec.decompress(data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(ValueError, match="quality must be one of"):
+        codec.compress(odd, 5)
+
+
+def test_shipped_balle2017_checkpoint_real_bits_match_the_estimate(photo):
+    codec = get_codec("balle2017")
+    quality = BALLE2017_QUALITIES[1]
+    model = codec.model(quality)
+    x = photo[None]
+    with torch.inference_mode():
+        estimate = float(estimate_bits(model(x)["likelihoods"]))
+        payload_bits = 8 * len(model.compress(x))
+    assert abs(payload_bits / estimate - 1) < 0.01
+    data = codec.compress(photo, quality)
+    decoded = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        decoded.append(codec.decompress(data))
+    torch.set_num_threads(1)
+    assert torch.equal(*decoded)
+
+
+def test_shipped_modulated_checkpoint_spends_more_bits_at_higher_quality(photo):
+    codec = get_codec("modulated")
+    sizes = [len(codec.compress(photo, q)) for q in BALLE2017_QUALITIES]
+    assert sizes == sorted(sizes)
