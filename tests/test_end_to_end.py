@@ -77,10 +77,11 @@ def test_learned_codec_from_a_saved_checkpoint(tmp_path, photo):
 
 
 def test_shipped_balle2017_checkpoint_real_bits_match_the_estimate(photo):
+    """Within 1 % on a whole evaluation image (on tiny crops the coder's few fixed bytes dominate)."""
     codec = get_codec("balle2017")
     quality = BALLE2017_QUALITIES[1]
     model = codec.model(quality)
-    x = photo[None]
+    x = evaluation_set(["kodim23"])[0][1][None]  # 768 x 512, a multiple of 16
     with torch.inference_mode():
         estimate = float(estimate_bits(model(x)["likelihoods"]))
         payload_bits = 8 * len(model.compress(x))
