@@ -18,13 +18,7 @@ from lic.train import TrainConfig, save_checkpoint
 PAPER_LAYERS = [896, 18496, 73856, 147584, 73792, 1731]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """Small tensors: on a busy shared CPU, extra intra-op threads only slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _image(h: int, w: int, seed: int = 0) -> torch.Tensor:

@@ -23,17 +23,11 @@ def _laplace(shape: tuple[int, ...], scales: torch.Tensor, shift: torch.Tensor, 
     return shift - scales * torch.sign(u) * torch.log1p(-2 * u.abs())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    """These tensors are small: on a busy shared CPU, extra intra-op threads only slow them down."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
-def fitted(_one_thread) -> tuple[FactorizedDensity, torch.Tensor, torch.Tensor]:
+def fitted(one_thread) -> tuple[FactorizedDensity, torch.Tensor, torch.Tensor]:
     """A density fitted for a few steps to Laplacian latents of scale 0.5 .. 5 (192 channels)."""
     torch.manual_seed(0)
     c = 192
