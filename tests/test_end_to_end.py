@@ -8,7 +8,7 @@ from lic.codec import BitstreamError, get_codec
 from lic.data import evaluation_set
 from lic.entropy import estimate_bits
 from lic.models import BALLE2017_QUALITIES, FactorizedPrior, ModulatedAutoencoder
-from lic.models.common import CONFIGS, LearnedCodec
+from lic.models.common import CONFIGS, LearnedCodec, synthesize
 from lic.train import load_config, save_checkpoint
 
 torch.set_num_threads(1)
@@ -99,3 +99,22 @@ def test_shipped_modulated_checkpoint_spends_more_bits_at_higher_quality(photo):
     codec = get_codec("modulated")
     sizes = [len(codec.compress(photo, q)) for q in BALLE2017_QUALITIES]
     assert sizes == sorted(sizes)
+
+
+@pytest.mark.parametrize("rows", [1, 5, 12])
+def test_strip_synthesis_matches_the_whole_image_and_ignores_thread_count(rows):
+    torch.manual_seed(0)
+    model = FactorizedPrior(N=8, M=12).eval()
+    y_hat = torch.round(4 * torch.randn(1, 12, rows, 7))
+    with torch.inference_mode():
+        whole = model.g_s(y_hat)
+        threads = torch.get_num_threads()
+        torch.set_num_threads(2)
+        try:
+            one, two = (synthesize(model.g_s, y_hat, model.stride, workers=w) for w in (1, 2))
+        finally:
+            torch.set_num_threads(threads)
+    assert one.shape == whole.shape == (1, 3, 16 * rows, 112)
+    assert torch.allclose(one, whole, atol=1e-5)
+    assert torch.equal(one, two)
+    assert torch.get_num_threads() == threads

@@ -1,4 +1,5 @@
 """Entropy models: likelihoods, integer tables, exact round trips, and real bits vs estimates."""
+import copy
 import math
 
 import numpy as np
@@ -195,6 +196,19 @@ def test_factorized_round_trip_with_escapes(fitted) -> None:
     for bad in (2.0**31, 1e30, float("nan"), float("inf")):
         with pytest.raises(ValueError):
             density.compress(torch.full((1, 192, 1, 1), bad))
+
+
+def test_eval_rounding_uses_the_exported_medians(fitted) -> None:
+    """Weights that moved after update() (e.g. loaded as fp16) must not change what forward rounds to."""
+    density, scales, shift = fitted
+    y = _laplace((1, 192, 8, 8), scales, shift, seed=7)
+    moved = copy.deepcopy(density)
+    with torch.no_grad():
+        for bias in moved.biases:
+            bias.add_(0.3)  # shifts every channel's CDF, hence medians() by a visible amount
+    assert not torch.allclose(moved.medians(), moved.table_medians, atol=0.05)
+    y_hat, _ = moved(y)
+    assert torch.equal(y_hat, moved.decompress(moved.compress(y), (8, 8)))
 
 
 def test_gaussian_round_trip_with_escapes() -> None:

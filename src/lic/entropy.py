@@ -461,12 +461,18 @@ class FactorizedDensity(_TableCoder):
         return lower_bound(p, self.likelihood_bound)
 
     def forward(self, y: Tensor, training: bool | None = None) -> tuple[Tensor, Tensor]:
-        """``(ŷ, p(ŷ))``: noisy ``ŷ`` when training, else rounded around the medians."""
+        """``(ŷ, p(ŷ))``: noisy ``ŷ`` when training, else rounded around the medians.
+
+        Test-time rounding uses the medians of the coding tables once :meth:`update` has made
+        them, so ``ŷ`` is exactly what :meth:`compress` sends (a model loaded with fp16 weights
+        would otherwise find slightly different medians than those exported from fp32).
+        """
         training = self.training if training is None else training
         if training:
             y_hat = quantize(y, "noise")
         else:
-            y_hat = quantize(y, "round", self.medians().to(y.dtype).reshape(1, -1, 1, 1))
+            medians = self.table_medians if self.table_medians.numel() == self.channels else self.medians()
+            y_hat = quantize(y, "round", medians.to(y).reshape(1, -1, 1, 1))
         return y_hat, self.likelihood(y_hat)
 
     @torch.no_grad()

@@ -383,10 +383,13 @@ class _Batches:
 def _evaluate(model: nn.Module, images: list[tuple[str, torch.Tensor]], device: torch.device) -> dict[str, Any]:
     """Mean estimated bpp (−Σ log2 likelihoods / pixels) and PSNR over ``images``, with hard rounding.
 
-    Models without ``likelihoods`` (plain autoencoders) get PSNR only.
+    Models without ``likelihoods`` (plain autoencoders) get PSNR only. Models with coding tables
+    get them rebuilt first, so the rounding is the one a checkpoint saved now would code.
     """
     was_training = model.training
     model.eval()
+    if hasattr(model, "update"):
+        model.update()
     bpps, psnrs = [], []
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     for _, image in images:

@@ -24,7 +24,7 @@ from torch import nn
 
 from ..entropy import FactorizedDensity
 from ..layers import GDN
-from .common import LAMBDAS, rate_distortion
+from .common import LAMBDAS, rate_distortion, synthesize
 
 
 def conv(cin: int, cout: int) -> nn.Conv2d:
@@ -70,7 +70,7 @@ class FactorizedPrior(nn.Module):
         """Entropy-code one padded image ``[1, 3, H, W]`` (H, W multiples of 16)."""
         return self.entropy.compress(self.g_a(x).float())[0]
 
-    def decompress(self, payload: bytes, shape: tuple[int, int]) -> torch.Tensor:
-        """Decode ``payload`` into a ``[1, 3, H, W]`` image for the padded ``shape``."""
+    def decompress(self, payload: bytes, shape: tuple[int, int], workers: int = 1) -> torch.Tensor:
+        """Decode ``payload`` into a ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
         y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
-        return self.g_s(y_hat)
+        return synthesize(self.g_s, y_hat, self.stride, workers)

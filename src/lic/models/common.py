@@ -1,7 +1,8 @@
 """What every learned model shares: the rate-distortion loss and the wrapper that makes a model a Codec."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import torch
@@ -18,6 +19,48 @@ LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 REPOSITORY_ROOT = Path(__file__).resolve().parents[3]
 CHECKPOINTS = REPOSITORY_ROOT / "checkpoints"
 CONFIGS = REPOSITORY_ROOT / "configs"
+
+#: Decoding runs the synthesis transform on this many horizontal strips of the latents, a number
+#: fixed in advance so that the decoded image cannot depend on how many threads there are.
+DECODE_STRIPS = 2
+#: Extra latent rows each strip carries across an inner edge. The synthesis transforms of the book
+#: see less than 2 latent rows to either side (four 5×5 stride-2 layers: 1 + ½ + ¼ + ⅛), so 3
+#: rows reproduce the whole-image result exactly, up to float rounding.
+STRIP_MARGIN = 3
+
+
+def synthesize(g_s: Callable[[torch.Tensor], torch.Tensor], y_hat: torch.Tensor, scale: int,
+               workers: int = 1, strips: int = DECODE_STRIPS, margin: int = STRIP_MARGIN) -> torch.Tensor:
+    """``g_s(y_hat)`` computed strip by strip, the strips in parallel on up to ``workers`` threads.
+
+    ``scale`` is the synthesis' upsampling factor (the model's stride). Each strip of latent rows,
+    widened by ``margin`` rows where it borders another strip, is synthesised by one thread with
+    one intra-op thread, in ``channels_last`` layout (about 1.5× faster on CPU), and its
+    widening is cropped from the output. Every strip is thus computed the same way whether
+    ``workers`` is 1 or more, and the decoded image is identical for any thread count.
+    """
+    h = y_hat.shape[-2]
+    bounds = [round(i * h / strips) for i in range(strips + 1)]
+    spans = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+    def run(span: tuple[int, int]) -> torch.Tensor:
+        torch.set_num_threads(1)  # per thread: a new thread starts with the default thread count
+        a, b = span
+        lo, hi = max(a - margin, 0), min(b + margin, h)
+        part = y_hat[..., lo:hi, :].contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():  # per thread, like the thread count
+            return g_s(part)[..., (a - lo) * scale:(b - lo) * scale, :]
+
+    threads = torch.get_num_threads()
+    try:
+        if workers <= 1 or len(spans) == 1:
+            parts = [run(span) for span in spans]
+        else:
+            with ThreadPoolExecutor(min(workers, len(spans))) as pool:
+                parts = list(pool.map(run, spans))
+    finally:
+        torch.set_num_threads(threads)
+    return torch.cat(parts, dim=-2).contiguous()
 
 
 def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict[str, float]]:
@@ -43,8 +86,10 @@ class LearnedCodec(Codec):
 
     The latents are decoded exactly (integer tables). The synthesis transform is floating point,
     and a convolution's summation order depends on the number of threads, which flips a few 8-bit
-    values; so decoding always runs on one thread and gives the same image whatever the caller's
-    thread setting. Bit-exact decoding across different CPU types would need integer arithmetic.
+    values; so decoding computes fixed strips of the image with one thread each (see
+    :func:`synthesize`), in parallel on as many threads as the caller allows, and gives the same
+    image whatever the caller's thread setting. Bit-exact decoding across different CPU types would
+    need integer arithmetic. Models run in ``channels_last`` layout, which is faster on CPU.
     """
 
     def __init__(self, stems: Mapping[int, str], multiple: int = 16, folder: Path = CHECKPOINTS) -> None:
@@ -68,7 +113,8 @@ class LearnedCodec(Codec):
 
         quality = self.check_quality(quality)
         if quality not in self._models:
-            self._models[quality] = load_checkpoint(self.folder / self.stems[quality])
+            model = load_checkpoint(self.folder / self.stems[quality])
+            self._models[quality] = model.to(memory_format=torch.channels_last)
         return self._models[quality]
 
     def model_kwargs(self, quality: int) -> dict:
@@ -80,7 +126,7 @@ class LearnedCodec(Codec):
         check_image(image)
         model = self.model(quality)
         h, w = image.shape[-2:]
-        x = pad_to_multiple(image.float(), self.multiple)[None]
+        x = pad_to_multiple(image.float(), self.multiple)[None].contiguous(memory_format=torch.channels_last)
         payload = model.compress(x, **self.model_kwargs(quality))
         return pack(Header(self.name, quality, h, w), payload)
 
@@ -93,10 +139,5 @@ class LearnedCodec(Codec):
             raise BitstreamError(f"stream has quality {header.quality}, which {self.name!r} does not have")
         model = self.model(header.quality)
         shape = (-(-header.height // self.multiple) * self.multiple, -(-header.width // self.multiple) * self.multiple)
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
-            x_hat = model.decompress(payload, shape, **self.model_kwargs(header.quality))
-        finally:
-            torch.set_num_threads(threads)
+        x_hat = model.decompress(payload, shape, workers=torch.get_num_threads(), **self.model_kwargs(header.quality))
         return crop_to(x_hat[0].clamp(0, 1), header.height, header.width)

@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..entropy import FactorizedDensity
-from .common import LAMBDAS, rate_distortion
+from .common import LAMBDAS, rate_distortion, synthesize
 
 #: JFIF 1.02 (full-range ITU-R BT.601), the same numbers as :func:`lic.jpeg.rgb_to_ycbcr`. On values
 #: in [0, 1] the chroma offset 128 (of 255) becomes 128/255.
@@ -174,7 +174,7 @@ class ConvAECodec(nn.Module):
         """Entropy-code one padded RGB image ``[1, 3, H, W]`` (H, W multiples of 4)."""
         return self.entropy.compress(self.g_a(rgb_to_ycbcr(x)).float())[0]
 
-    def decompress(self, payload: bytes, shape: tuple[int, int]) -> torch.Tensor:
-        """Decode ``payload`` into an RGB ``[1, 3, H, W]`` image for the padded ``shape``."""
+    def decompress(self, payload: bytes, shape: tuple[int, int], workers: int = 1) -> torch.Tensor:
+        """Decode ``payload`` into an RGB ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
         y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
-        return ycbcr_to_rgb(self.g_s(y_hat))
+        return ycbcr_to_rgb(synthesize(self.g_s, y_hat, self.stride, workers))

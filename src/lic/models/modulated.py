@@ -25,7 +25,7 @@ from torch import nn
 from ..entropy import FactorizedDensity
 from ..layers import GDN
 from .balle2017 import conv, deconv
-from .common import LAMBDAS, rate_distortion
+from .common import LAMBDAS, rate_distortion, synthesize
 
 
 class Modulation(nn.Module):
@@ -105,7 +105,7 @@ class ModulatedAutoencoder(nn.Module):
         """Entropy-code one padded image at rate index ``rate``."""
         return self.entropy.compress(self.g_a(x, torch.tensor([rate])).float())[0]
 
-    def decompress(self, payload: bytes, shape: tuple[int, int], rate: int) -> torch.Tensor:
-        """Decode ``payload`` written at rate index ``rate`` for the padded ``shape``."""
+    def decompress(self, payload: bytes, shape: tuple[int, int], rate: int, workers: int = 1) -> torch.Tensor:
+        """Decode ``payload`` written at rate index ``rate`` for the padded ``shape`` (on ``workers`` threads)."""
         y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
-        return self.g_s(y_hat, torch.tensor([rate]))
+        return synthesize(lambda part: self.g_s(part, torch.tensor([rate])), y_hat, self.stride, workers)
