@@ -191,3 +191,24 @@ def test_command_line(config_path, tmp_path, capsys):
     assert load_checkpoint(tmp_path / "out" / "tiny-q1").cdf.shape == (4,)
     assert main(["train", str(config_path), "--steps", "3", "--out", str(tmp_path / "out"), "-q"]) == 1
     assert "exists" in capsys.readouterr().err
+
+
+def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, capsys):
+    """scripts/train_release.py: one process per config, a summary table, exit 1 if a run failed."""
+    import importlib.util
+
+    from lic.models.common import CONFIGS, REPOSITORY_ROOT
+
+    spec = importlib.util.spec_from_file_location("train_release", REPOSITORY_ROOT / "scripts" / "train_release.py")
+    release = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(release)
+    broken = tmp_path / "broken.toml"
+    broken.write_text('model = "nope"\n[output]\nname = "broken"\n')
+    status = release.main([str(CONFIGS / "conv-ae-q1.toml"), str(broken), "--steps", "1",
+                           "--out", str(tmp_path / "out"), "--device", "cpu"])
+    captured = capsys.readouterr()
+    assert status == 1
+    assert json.loads((tmp_path / "out" / "conv-ae-q1.json").read_text())["steps"] == 1
+    table = dict(line.split(maxsplit=1) for line in captured.out.splitlines()[-3:])
+    assert table["conv-ae-q1"].startswith("1 ") and table["broken"] == "(no checkpoint)"
+    assert "broken.toml FAILED" in captured.err and "unknown model 'nope'" in captured.err
