@@ -211,6 +211,20 @@ def test_eval_rounding_uses_the_exported_medians(fitted) -> None:
     assert torch.equal(y_hat, moved.decompress(moved.compress(y), (8, 8)))
 
 
+def test_likelihoods_stay_float32_under_autocast(fitted) -> None:
+    """Training on a GPU runs in bf16 autocast; the rate estimate must not (3 digits are too few)."""
+    density, scales, shift = fitted
+    y = _laplace((1, 192, 8, 8), scales, shift, seed=9).round()
+    gaussian = GaussianConditional()
+    sigma = (torch.rand(1, 192, 8, 8) * 3 + 0.2).bfloat16().float()  # exact in bf16, like y
+    expected = density.likelihood(y), gaussian.likelihood(y, sigma, y.mean())
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got = density.likelihood(y.bfloat16()), gaussian.likelihood(y.bfloat16(), sigma.bfloat16(), y.mean())
+    for e, g in zip(expected, got):
+        assert g.dtype == torch.float32
+        torch.testing.assert_close(g, e, rtol=1e-6, atol=0)
+
+
 def test_gaussian_round_trip_with_escapes() -> None:
     torch.manual_seed(1)
     gaussian = GaussianConditional()

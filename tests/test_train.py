@@ -193,6 +193,12 @@ def test_command_line(config_path, tmp_path, capsys):
     assert "exists" in capsys.readouterr().err
 
 
+def test_a_copy_without_git_names_its_commit_in_the_environment(config_path, tmp_path, monkeypatch):
+    monkeypatch.setenv("LIC_GIT_COMMIT", "0123abc")
+    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path))
+    assert json.loads((tmp_path / "m.json").read_text())["git"] == {"commit": "0123abc", "dirty": None}
+
+
 def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, capsys):
     """scripts/train_release.py: one process per config, a summary table, exit 1 if a run failed."""
     import importlib.util

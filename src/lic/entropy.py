@@ -375,6 +375,11 @@ def _decode_escapes(decoder, count: int) -> np.ndarray:  # noqa: ANN001
     return (np.int64(1) << (nbits - 1)) + rest - 1
 
 
+def _full_precision(like: Tensor) -> torch.autocast:
+    """A context in which autocast is off on ``like``'s device (likelihoods need float32)."""
+    return torch.autocast(device_type=like.device.type, enabled=False)
+
+
 def _sign_trick_mass(lower: Tensor, upper: Tensor) -> Tensor:
     """``sigmoid(upper) - sigmoid(lower)`` for logits ``lower ≤ upper``, without cancellation.
 
@@ -451,11 +456,16 @@ class FactorizedDensity(_TableCoder):
         return x
 
     def likelihood(self, y_hat: Tensor) -> Tensor:
-        """``p(ŷ) = c(ŷ + ½) - c(ŷ - ½)`` for ``ŷ`` of shape ``[B, C, H, W]`` (appendix 6.1)."""
+        """``p(ŷ) = c(ŷ + ½) - c(ŷ - ½)`` for ``ŷ`` of shape ``[B, C, H, W]`` (appendix 6.1).
+
+        Always float32, also under autocast: in bf16 the difference of two CDF values would keep
+        about 3 significant digits, and the rate estimate and its gradient would be noise.
+        """
         b, c = y_hat.shape[:2]
-        v = y_hat.transpose(0, 1).reshape(c, 1, -1)
-        lower = self.logits_cdf(v - 0.5)
-        upper = self.logits_cdf(v + 0.5)
+        v = y_hat.float().transpose(0, 1).reshape(c, 1, -1)
+        with _full_precision(y_hat):
+            lower = self.logits_cdf(v - 0.5)
+            upper = self.logits_cdf(v + 0.5)
         p = _sign_trick_mass(lower, upper)
         p = p.reshape(c, b, *y_hat.shape[2:]).transpose(0, 1)
         return lower_bound(p, self.likelihood_bound)
@@ -625,10 +635,12 @@ class GaussianConditional(_TableCoder):
         return 0.5 * torch.erfc(-x * (2**-0.5))
 
     def likelihood(self, y_hat: Tensor, scales: Tensor, means: Tensor | None = None) -> Tensor:
-        """``p(ŷ | μ, σ)`` of the unit bin around ``ŷ`` (Ballé 2018, Sec. 3), elementwise."""
-        v = torch.abs(y_hat - means if means is not None else y_hat)
-        s = lower_bound(scales, self.scale_bound)
-        p = self._standard_cdf((0.5 - v) / s) - self._standard_cdf((-0.5 - v) / s)
+        """``p(ŷ | μ, σ)`` of the unit bin around ``ŷ`` (Ballé 2018, Sec. 3), elementwise; float32."""
+        with _full_precision(y_hat):
+            y_hat, scales = y_hat.float(), scales.float()
+            v = torch.abs(y_hat - means.float() if means is not None else y_hat)
+            s = lower_bound(scales, self.scale_bound)
+            p = self._standard_cdf((0.5 - v) / s) - self._standard_cdf((-0.5 - v) / s)
         return lower_bound(p, self.likelihood_bound)
 
     def forward(self, y: Tensor, scales: Tensor, means: Tensor | None = None,

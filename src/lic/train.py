@@ -222,7 +222,13 @@ def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor]) -> None:
 
 
 def _git() -> dict[str, Any]:
-    """The commit of the code that runs (``"unknown"`` outside git) and whether the tree was dirty."""
+    """The commit of the code that runs and whether the tree was dirty.
+
+    A copy of the code without ``.git`` (a container, a remote GPU machine) can name its commit in
+    the environment variable ``LIC_GIT_COMMIT``; otherwise it records ``"unknown"``.
+    """
+    if commit := os.environ.get("LIC_GIT_COMMIT"):
+        return {"commit": commit, "dirty": None}
     here = Path(__file__).resolve().parent
 
     def git(*args: str) -> str:
