@@ -421,7 +421,8 @@ def _evaluate(model: nn.Module, images: list[tuple[str, torch.Tensor]], device: 
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
-    return f"{device.type} ({torch.get_num_threads()} threads)"
+    threads = torch.get_num_threads()
+    return f"{device.type} ({threads} thread{'s' if threads != 1 else ''})"
 
 
 def _optimizers(model: nn.Module, config: TrainConfig, lr: float) -> tuple[torch.optim.Adam, torch.optim.Adam | None]:
