@@ -30,9 +30,13 @@ from lic.models import BALLE2017_QUALITIES
 BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90)}
 
 
-def _bd(anchor: list[dict], test: list[dict]) -> float:
-    return bd_rate([r["bpp"] for r in anchor], [r["psnr"] for r in anchor],
-                   [r["bpp"] for r in test], [r["psnr"] for r in test])
+def _bd(anchor: list[dict], test: list[dict]) -> float | str:
+    """BD-rate (PSNR) in per cent, or ``"n/a: why"`` when the curves share no quality range."""
+    try:
+        return bd_rate([r["bpp"] for r in anchor], [r["psnr"] for r in anchor],
+                       [r["bpp"] for r in test], [r["psnr"] for r in test])
+    except ValueError as err:
+        return f"n/a: {err}"
 
 
 def estimate_gap(codec_name: str, images: list) -> float:
@@ -82,10 +86,7 @@ def main() -> None:
     results: dict = {"bd_rate_psnr": {}, "curves": curves}
     for test in ("balle2017", "modulated"):
         for anchor in BASELINES:
-            try:
-                results["bd_rate_psnr"][f"{test} vs {anchor}"] = _bd(curves[anchor], curves[test])
-            except ValueError as err:
-                results["bd_rate_psnr"][f"{test} vs {anchor}"] = f"n/a: {err}"
+            results["bd_rate_psnr"][f"{test} vs {anchor}"] = _bd(curves[anchor], curves[test])
     results["bd_rate_psnr"]["modulated vs balle2017"] = _bd(curves["balle2017"], curves["modulated"])
     results["estimate_gap_percent"] = {c: estimate_gap(c, images) for c in ("balle2017", "modulated")}
     kodim = next(img for name, img in images if name == "kodim23")
