@@ -4,8 +4,8 @@
     python scripts/train_release.py --steps 200000 configs/balle2017-q*.toml
 
 All processes start together and share the machine (on one GPU they share it too: the book's
-models are small, and an 80 GB card holds all ten). Each process uses one data-loading worker;
-its output goes to ``<out>/logs/<config>.log``. Checkpoints are written to ``--out`` (default: the
+models are small, and an 80 GB card holds all ten). Each process uses one data-loading worker and
+its share of the CPU cores; its output goes to ``<out>/logs/<config>.log``. Checkpoints are written to ``--out`` (default: the
 repository's ``checkpoints/``), replacing the ones there unless ``--resume`` continues them. At the
 end a table lists each checkpoint's steps, minutes, device and evaluation bpp/PSNR, read from its
 provenance JSON; the exit status is 1 if any run failed.
@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tomllib
@@ -69,10 +70,13 @@ def main(argv: list[str] | None = None) -> int:
     args.configs = args.configs or sorted((ROOT / "configs").glob("*.toml"))
     logs = args.out / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    # Share the CPU cores between the runs (unless OMP_NUM_THREADS says otherwise).
+    env = {"OMP_NUM_THREADS": str(max(1, (os.cpu_count() or 1) // len(args.configs))), **os.environ}
     running = []
     for config, command in commands(args):
         log = (logs / f"{config.stem}.log").open("w")
-        running.append((config, log, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)))
+        running.append((config, log, subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT,
+                                                      env=env)))
         print(f"started {config.name}: {' '.join(command[1:])}", flush=True)
     failed = []
     for config, log, process in running:

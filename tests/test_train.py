@@ -199,9 +199,12 @@ def test_a_copy_without_git_names_its_commit_in_the_environment(config_path, tmp
     assert json.loads((tmp_path / "m.json").read_text())["git"] == {"commit": "0123abc", "dirty": None}
 
 
-def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, capsys):
-    """scripts/train_release.py: one process per config, a summary table, exit 1 if a run failed."""
+def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, capsys, monkeypatch):
+    """scripts/train_release.py: one process per config, sharing the cores; a summary table; exit 1 if a run failed."""
     import importlib.util
+    import os
+
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
 
     from lic.models.common import CONFIGS, REPOSITORY_ROOT
 
@@ -214,7 +217,9 @@ def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, 
                            "--out", str(tmp_path / "out"), "--device", "cpu"])
     captured = capsys.readouterr()
     assert status == 1
-    assert json.loads((tmp_path / "out" / "conv-ae-q1.json").read_text())["steps"] == 1
+    provenance = json.loads((tmp_path / "out" / "conv-ae-q1.json").read_text())
+    threads = max(1, (os.cpu_count() or 1) // 2)
+    assert provenance["steps"] == 1 and provenance["device"] == f"cpu ({threads} thread{'s' * (threads > 1)})"
     table = dict(line.split(maxsplit=1) for line in captured.out.splitlines()[-3:])
     assert table["conv-ae-q1"].startswith("1 ") and table["broken"] == "(no checkpoint)"
     assert "broken.toml FAILED" in captured.err and "unknown model 'nope'" in captured.err
