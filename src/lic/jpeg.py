@@ -1037,13 +1037,8 @@ class ScratchJPEG(Codec):
 
 
 @register(AC_CODEC, "Chapter 1's JPEG coefficients with adaptive arithmetic coding instead of Huffman")
-class ScratchJPEGArithmetic(Codec):
+class ScratchJPEGArithmetic(ScratchJPEG):
     """The same quantised coefficients as ``jpeg-scratch``, entropy-coded by :func:`arithmetic_scan`."""
-
-    qualities = JPEG_QUALITIES
-
-    def quality_range(self) -> tuple[int, int]:
-        return (1, 100)
 
     def compress(self, image: torch.Tensor, quality: int) -> bytes:
         return encode_arithmetic(image, self.check_quality(quality))

@@ -63,6 +63,11 @@ def synthesize(g_s: Callable[[torch.Tensor], torch.Tensor], y_hat: torch.Tensor,
     return torch.cat(parts, dim=-2).contiguous()
 
 
+def training_psnr(mse: torch.Tensor) -> float:
+    """PSNR in dB of an MSE on images in [0, 1], for training logs (floored at 1e-10)."""
+    return (-10 * torch.log10(mse.detach().clamp_min(1e-10))).item()
+
+
 def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict[str, float]]:
     """Ballé et al. 2017, eq. (2) with MSE distortion: ``L = R + λ · 255² · D``.
 
@@ -74,7 +79,7 @@ def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float) -> tuple[torch.
     mse = torch.mean((out["x_hat"].float() - x.float()) ** 2)
     loss = bpp + lmbda * 255**2 * mse
     return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item(),
-                  "psnr": (-10 * torch.log10(mse.detach().clamp_min(1e-10))).item()}
+                  "psnr": training_psnr(mse)}
 
 
 class LearnedCodec(Codec):

@@ -44,7 +44,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..entropy import FactorizedDensity
-from .common import LAMBDAS, rate_distortion, synthesize
+from .common import LAMBDAS, rate_distortion, synthesize, training_psnr
 
 #: JFIF 1.02 (full-range ITU-R BT.601), the same numbers as :func:`lic.jpeg.rgb_to_ycbcr`. On values
 #: in [0, 1] the chroma offset 128 (of 255) becomes 128/255.
@@ -70,10 +70,6 @@ def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
 def _conv(cin: int, cout: int) -> nn.Conv2d:
     """3x3 convolution, stride 1, 'same' padding (Keras ``Conv2D(cout, 3, padding="same")``)."""
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1)
-
-
-def _psnr(mse: torch.Tensor) -> float:
-    return (-10 * torch.log10(mse.detach().clamp_min(1e-10))).item()
 
 
 class PakaKhatterAE(nn.Module):
@@ -118,7 +114,7 @@ class PakaKhatterAE(nn.Module):
         out = self(x)
         mse = F.mse_loss(out["ycc_hat"].float(), out["ycc"].float())
         rgb_mse = torch.mean((out["x_hat"].float().clamp(0, 1) - x.float()) ** 2)
-        return mse, {"mse": mse.item(), "psnr": _psnr(rgb_mse)}
+        return mse, {"mse": mse.item(), "psnr": training_psnr(rgb_mse)}
 
 
 class ConvAECodec(nn.Module):
