@@ -51,8 +51,11 @@ def summary(configs: list[Path], out: Path) -> list[str]:
 
 
 def _name(config: Path) -> str:
-    """The ``[output] name`` of a config (the checkpoint's stem)."""
-    return tomllib.loads(config.read_text(encoding="utf-8"))["output"]["name"]
+    """The ``[output] name`` of a config (the checkpoint's stem); the file's stem if it has none."""
+    try:
+        return tomllib.loads(config.read_text(encoding="utf-8"))["output"]["name"]
+    except (OSError, tomllib.TOMLDecodeError, KeyError, TypeError):
+        return config.stem  # a broken config: its run failed, and its log says why
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -213,13 +213,16 @@ def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, 
     spec.loader.exec_module(release)
     broken = tmp_path / "broken.toml"
     broken.write_text('model = "nope"\n[output]\nname = "broken"\n')
-    status = release.main([str(CONFIGS / "conv-ae-q1.toml"), str(broken), "--steps", "1",
+    not_toml = tmp_path / "not_toml.toml"
+    not_toml.write_text("model = \n")
+    status = release.main([str(CONFIGS / "conv-ae-q1.toml"), str(broken), str(not_toml), "--steps", "1",
                            "--out", str(tmp_path / "out"), "--device", "cpu"])
     captured = capsys.readouterr()
     assert status == 1
     provenance = json.loads((tmp_path / "out" / "conv-ae-q1.json").read_text())
     threads = max(1, (os.cpu_count() or 1) // 2)
     assert provenance["steps"] == 1 and provenance["device"] == f"cpu ({threads} thread{'s' * (threads > 1)})"
-    table = dict(line.split(maxsplit=1) for line in captured.out.splitlines()[-3:])
-    assert table["conv-ae-q1"].startswith("1 ") and table["broken"] == "(no checkpoint)"
+    table = dict(line.split(maxsplit=1) for line in captured.out.splitlines()[-4:])
+    assert table["conv-ae-q1"].startswith("1 ") and table["broken"] == table["not_toml"] == "(no checkpoint)"
     assert "broken.toml FAILED" in captured.err and "unknown model 'nope'" in captured.err
+    assert "not_toml.toml FAILED" in captured.err and "not valid TOML" in captured.err
