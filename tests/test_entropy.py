@@ -118,6 +118,20 @@ def test_gradients_flow_in_noise_mode() -> None:
     assert scales.grad.abs().sum() > 0 and means.grad.abs().sum() > 0
 
 
+def test_ste_gives_the_decoder_rounded_latents_and_the_rate_noisy_ones(fitted) -> None:
+    density = copy.deepcopy(fitted[0]).train()
+    y = (3 * torch.randn(1, density.channels, 4, 4)).requires_grad_()
+    torch.manual_seed(1)
+    y_dec, p = density(y, ste=True)
+    medians = density.medians().reshape(1, -1, 1, 1)
+    assert torch.allclose(y_dec, torch.round(y - medians) + medians, atol=1e-5)
+    torch.manual_seed(1)
+    _, p_noise = density(y)
+    assert torch.equal(p, p_noise)  # the rate term is the noise proxy's
+    y_dec.sum().backward()
+    assert torch.equal(y.grad, torch.ones_like(y))  # straight through
+
+
 # ----------------------------------------------------------------------------- integer tables
 def test_pmf_to_counts() -> None:
     rng = np.random.default_rng(0)

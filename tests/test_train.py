@@ -13,7 +13,8 @@ from torch.nn import functional as F
 
 from lic import data, models
 from lic.__main__ import main
-from lic.train import CheckpointError, TrainConfig, load_checkpoint, load_config, save_checkpoint, train
+from lic.train import (CheckpointError, TrainConfig, TrainSettings, learning_rate, load_checkpoint, load_config,
+                       read_provenance, save_checkpoint, train, training_cost, training_runs)
 
 EXACT = 0.1 + 1e-7  # not representable in fp16: a buffer holding it must come back unchanged
 
@@ -167,6 +168,8 @@ def test_resume_is_bit_exact(config_path, tmp_path):
     (_toml(crop='"big"'), "crop must be of type int"),
     (_toml(lr=0), "lr must be positive"),
     (_toml(lr_drop_at=1.5), "lr_drop_at must be in"),
+    (_toml(schedule='"linear"'), "schedule must be one of step, cosine"),
+    (_toml(warmup_steps=-1), "warmup_steps must be >= 0"),
     (_toml().replace('name = "tiny-q1"', 'name = "a/b"'), "\\[output\\] name"),
     (_toml() + "epochs = 3\n", "unknown key 'epochs' in \\[output\\]"),
     ("mode = 'tiny'\n", "unknown key 'mode' in the top level \\(did you mean 'model'\\?\\)"),
@@ -226,3 +229,57 @@ def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, 
     assert table["conv-ae-q1"].startswith("1 ") and table["broken"] == table["not_toml"] == "(no checkpoint)"
     assert "broken.toml FAILED" in captured.err and "unknown model 'nope'" in captured.err
     assert "not_toml.toml FAILED" in captured.err and "not valid TOML" in captured.err
+
+
+def test_cosine_schedule_warms_up_then_decays_to_its_floor():
+    t = TrainSettings(schedule="cosine", warmup_steps=10, min_lr_fraction=0.1)
+    lrs = [learning_rate(t, 1.0, step, step / 100) for step in range(101)]
+    assert lrs[0] == pytest.approx(0.01)
+    assert lrs[5] == pytest.approx((0.01 + 0.99 * 0.5) * (0.1 + 0.9 * 0.5 * (1 + math.cos(0.05 * math.pi))))
+    assert max(lrs) == lrs[10] and all(a >= b for a, b in zip(lrs[10:], lrs[11:]))
+    assert lrs[50] == pytest.approx(0.55) and lrs[100] == pytest.approx(0.1)
+    step = TrainSettings(lr_drop_at=0.5)
+    assert [learning_rate(step, 1.0, 0, d) for d in (0.0, 0.49, 0.5)] == [1.0, 1.0, pytest.approx(0.1)]
+
+
+def test_init_warm_starts_and_the_provenance_keeps_the_chain(config_path, tmp_path):
+    config = load_config(config_path)
+    base, _ = train(config, steps=3, out_dir=tmp_path / "base", progress=False)
+    finetune = TrainConfig.from_dict({**config.to_dict(), "model_args": {"channels": 4, "lmbda": 0.05},
+                                      "output": {"name": "tiny-q2"}}, root=config.root)
+    tuned, history = train(finetune, steps=2, out_dir=tmp_path / "ft", init=tmp_path / "base" / "tiny-q1",
+                           progress=False)
+    provenance = read_provenance(tmp_path / "ft" / "tiny-q2")
+    assert provenance["init"] == {"checkpoint": "tiny-q1", "sha256": read_provenance(tmp_path / "base" / "tiny-q1")["sha256"]}
+    runs = training_runs(provenance)
+    assert [(r["name"], r["steps"]) for r in runs] == [("tiny-q1", 3), ("tiny-q2", 2)]
+    assert runs[1]["model_args"] == {"channels": 4, "lmbda": 0.05} and runs[1]["threads"] == torch.get_num_threads()
+    cost = training_cost(provenance)
+    assert cost["runs"] == 2 and cost["steps"] == 5
+    assert cost["cpu_hours"] == pytest.approx(sum(r["cpu_hours"] for r in runs))
+    # the first step of the fine-tune starts from the base weights, not from a fresh model
+    fresh, _ = train(finetune, steps=2, out_dir=tmp_path / "fresh", progress=False)
+    assert not torch.equal(fresh.encoder.weight, tuned.encoder.weight)
+    # a resumed fine-tune keeps its chain
+    train(finetune, steps=3, out_dir=tmp_path / "ft", resume=True, progress=False)
+    assert [r["steps"] for r in training_runs(read_provenance(tmp_path / "ft" / "tiny-q2"))] == [3, 3]
+
+
+def test_checkpoints_without_a_chain_report_one_run(tmp_path):
+    legacy = {"steps": 1500, "wall_time_s": 3600.0, "device": "cpu (2 threads)", "lr": 0.001,
+              "git": {"commit": "abc"}, "config": {"output": {"name": "old"}}}
+    assert training_runs(legacy) == [{"name": "old", "steps": 1500, "wall_time_s": 3600.0, "device": "cpu (2 threads)",
+                                      "threads": 2, "cpu_hours": 2.0, "lr": 0.001, "commit": "abc"}]
+    assert training_cost(legacy) == {"runs": 1, "steps": 1500, "wall_hours": 1.0, "cpu_hours": 2.0}
+
+
+def test_init_refuses_another_model(config_path, tmp_path):
+    class Other(Tiny):
+        pass
+
+    models.MODELS["other"] = Other
+    config = load_config(config_path)
+    other = TrainConfig.from_dict({**config.to_dict(), "model": "other"}, root=config.root)
+    train(other, steps=1, out_dir=tmp_path, progress=False)
+    with pytest.raises(CheckpointError, match="cannot initialise"):
+        train(config, steps=1, out_dir=tmp_path / "x", init=tmp_path / "tiny-q1", progress=False)

@@ -470,8 +470,13 @@ class FactorizedDensity(_TableCoder):
         p = p.reshape(c, b, *y_hat.shape[2:]).transpose(0, 1)
         return lower_bound(p, self.likelihood_bound)
 
-    def forward(self, y: Tensor, training: bool | None = None) -> tuple[Tensor, Tensor]:
-        """``(ŷ, p(ŷ))``: noisy ``ŷ`` when training, else rounded around the medians.
+    def forward(self, y: Tensor, training: bool | None = None, ste: bool = False) -> tuple[Tensor, Tensor]:
+        """``(ŷ, p)``: noisy ``ŷ`` when training, else rounded around the medians.
+
+        With ``ste`` (training only), the returned ``ŷ`` — the decoder's input — is rounded around
+        the current medians with a straight-through gradient, while ``p`` stays the likelihood of
+        the noisy latents: the decoder learns on the values it will really receive, and the rate
+        keeps its smooth proxy (Minnen & Singh 2020 train this way).
 
         Test-time rounding uses the medians of the coding tables once :meth:`update` has made
         them, so ``ŷ`` is exactly what :meth:`compress` sends (a model loaded with fp16 weights
@@ -480,6 +485,9 @@ class FactorizedDensity(_TableCoder):
         training = self.training if training is None else training
         if training:
             y_hat = quantize(y, "noise")
+            if ste:
+                medians = self.medians().to(y).reshape(1, -1, 1, 1)
+                return quantize(y, "ste", medians), self.likelihood(y_hat)
         else:
             medians = self.table_medians if self.table_medians.numel() == self.channels else self.medians()
             y_hat = quantize(y, "round", medians.to(y).reshape(1, -1, 1, 1))

@@ -71,13 +71,17 @@ class TrainSettings:
     cpu_crop: int = 0  # crop side on CPU (0: same as crop)
     cpu_batch_size: int = 0  # batch size on CPU (0: same as batch_size)
     cpu_lr: float = 0.0  # learning rate on CPU, where budgets are short (0: same as lr)
-    lr_drop_at: float = 0.8  # fraction of the budget after which lr /= 10 (1.0: never)
+    lr_drop_at: float = 0.8  # schedule "step": fraction of the budget after which lr /= 10 (1.0: never)
+    schedule: str = "step"  # "step" (lr /= 10 at lr_drop_at) or "cosine" (warm-up, then cosine decay)
+    warmup_steps: int = 0  # linear warm-up from lr/100 over this many steps (both schedules)
+    min_lr_fraction: float = 0.01  # schedule "cosine": the last step's lr as a fraction of lr
     eval_every: int = 1000  # steps between evaluations (each one also saves a checkpoint)
     eval_images: int = 2  # how many images of data.evaluation_set() to evaluate on
     log_every: int = 100  # steps between entries of the training history
 
 
 _TYPES = {"int": int, "float": (int, float), "str": str}
+SCHEDULES = ("step", "cosine")
 _POSITIVE = {"crop", "batch_size", "lr", "aux_lr", "gpu_steps", "cpu_steps", "eval_every", "log_every"}
 
 
@@ -124,9 +128,14 @@ class TrainConfig:
             expected = _TYPES[fields[key].type]
             if isinstance(value, bool) or not isinstance(value, expected):
                 raise ValueError(f"{source}: [train] {key} must be of type {fields[key].type}, got {value!r}")
-            if key in _POSITIVE and value <= 0 or key in ("seed", "eval_images", "cpu_crop", "cpu_batch_size", "cpu_lr") and value < 0:
+            if key in _POSITIVE and value <= 0 or key in ("seed", "eval_images", "cpu_crop", "cpu_batch_size", "cpu_lr", "warmup_steps") and value < 0:
                 raise ValueError(f"{source}: [train] {key} must be {'positive' if key in _POSITIVE else '>= 0'}, "
                                  f"got {value!r}")
+        if train_table.get("schedule", TrainSettings.schedule) not in SCHEDULES:
+            raise ValueError(f"{source}: [train] schedule must be one of {', '.join(SCHEDULES)}, "
+                             f"got {train_table['schedule']!r}")
+        if not 0 <= train_table.get("min_lr_fraction", TrainSettings.min_lr_fraction) <= 1:
+            raise ValueError(f"{source}: [train] min_lr_fraction must be in [0, 1], got {train_table['min_lr_fraction']!r}")
         if not 0 < train_table.get("lr_drop_at", TrainSettings.lr_drop_at) <= 1:
             raise ValueError(f"{source}: [train] lr_drop_at must be in (0, 1], got {train_table['lr_drop_at']!r}")
         output = _table(table, "output", source)
@@ -286,6 +295,30 @@ def read_provenance(path_stem: str | Path) -> dict[str, Any]:
         raise CheckpointError(f"{json_path} is not valid JSON: {err}") from None
 
 
+def training_runs(provenance: dict[str, Any]) -> list[dict[str, Any]]:
+    """The chain of training runs behind a checkpoint, oldest first (see :func:`train`'s ``init``).
+
+    Checkpoints written before chains were recorded hold one run, rebuilt from their fields.
+    """
+    if "runs" in provenance:
+        return list(provenance["runs"])
+    device = str(provenance.get("device", "unknown"))
+    threads = int(m.group(1)) if (m := re.search(r"\((\d+) threads?\)", device)) else None
+    wall = float(provenance.get("wall_time_s", 0.0))
+    return [{"name": provenance.get("config", {}).get("output", {}).get("name"),
+             "steps": provenance.get("steps"), "wall_time_s": wall, "device": device, "threads": threads,
+             "cpu_hours": round(wall * threads / 3600, 3) if threads else None,
+             "lr": provenance.get("lr"), "commit": provenance.get("git", {}).get("commit")}]
+
+
+def training_cost(provenance: dict[str, Any]) -> dict[str, float]:
+    """Total steps, wall-clock hours and CPU-hours (wall time × threads) of a checkpoint's whole chain."""
+    runs = training_runs(provenance)
+    return {"runs": len(runs), "steps": sum(r.get("steps") or 0 for r in runs),
+            "wall_hours": round(sum(r.get("wall_time_s") or 0 for r in runs) / 3600, 3),
+            "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs), 3)}
+
+
 def load_checkpoint(path_stem: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Build the model a checkpoint describes and load its verified weights (fp32, ``eval()`` mode).
 
@@ -418,6 +451,22 @@ def _evaluate(model: nn.Module, images: list[tuple[str, torch.Tensor]], device: 
 # --------------------------------------------------------------------------- training
 
 
+def learning_rate(settings: TrainSettings, base_lr: float, step: int, done: float) -> float:
+    """The learning rate of step ``step`` (0-based), at fraction ``done`` of the budget.
+
+    A linear warm-up from ``base_lr / 100`` over ``warmup_steps``, then either ``"step"``: ``base_lr``
+    until ``lr_drop_at``, a tenth after; or ``"cosine"``: ``base_lr · (f + (1 - f)(1 + cos πd)/2)``
+    with ``f = min_lr_fraction`` and ``d`` the fraction done.
+    """
+    warm = min(1.0, 0.01 + 0.99 * step / settings.warmup_steps) if settings.warmup_steps else 1.0
+    if settings.schedule == "cosine":
+        f = settings.min_lr_fraction
+        decay = f + (1 - f) * 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+    else:
+        decay = 0.1 if done >= settings.lr_drop_at else 1.0
+    return base_lr * warm * decay
+
+
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
@@ -485,7 +534,7 @@ def _trajectory(config: dict[str, Any]) -> dict[str, Any]:
 
 def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes: float | None = None,
           device: str | torch.device | None = None, out_dir: str | Path | None = None, resume: bool = False,
-          overwrite: bool = False, num_workers: int | None = None,
+          overwrite: bool = False, num_workers: int | None = None, init: str | Path | None = None,
           progress: bool = True) -> tuple[nn.Module, list[dict[str, float]]]:
     """Train the model a config describes; return it (``eval()`` mode) and the training history.
 
@@ -526,6 +575,16 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     model = models.MODELS[config.model](**config.model_args)
     memory_format = torch.channels_last if cuda else torch.contiguous_format
     model.to(device, memory_format=memory_format)
+    earlier_runs: list[dict[str, Any]] = []
+    init_record = None
+    if init is not None and not resume:
+        source = load_checkpoint(init)
+        if type(source) is not type(model):
+            raise CheckpointError(f"{init}: a {type(source).__name__} cannot initialise a {type(model).__name__}")
+        _load_weights(model, _weights(source, torch.float32))
+        source_provenance = read_provenance(init)
+        earlier_runs = training_runs(source_provenance)
+        init_record = {"checkpoint": _paths(init)[0].stem, "sha256": source_provenance["sha256"]}
     main_opt, aux_opt = _optimizers(model, config, base_lr)
     optimizers = {"main": main_opt, **({"aux": aux_opt} if aux_opt else {})}
     step, elapsed, history, position = 0, 0.0, [], {"epoch": 0, "consumed": 0}
@@ -539,6 +598,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         for name, optimizer in optimizers.items():
             _unflatten_optimizer(f"optim.{name}", optimizer, tensors, meta["param_groups"][name])
         step, elapsed, history, position = meta["step"], meta["elapsed_s"], meta["history"], meta["position"]
+        earlier_runs, init_record = meta.get("earlier_runs", []), meta.get("init")
         rng, saved_at = (tensors, meta["rng"]), step
     batches = _Batches(config, crop, batch_size, num_workers, **position)
     if rng:
@@ -551,7 +611,17 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     provenance_base = {"device": _device_name(device),
                        "data": {"folder": t.data, "images": len(data.list_images(config.data_folder))},
                        "budget": {"steps": steps} if minutes is None else {"minutes": minutes},
-                       "crop": crop, "batch_size": batch_size, "lr": base_lr}
+                       "crop": crop, "batch_size": batch_size, "lr": base_lr,
+                       **({"init": init_record} if init_record else {})}
+    threads = None if cuda else torch.get_num_threads()
+    provenance_base["git"] = _git()  # the code that runs: taken once, before anyone commits meanwhile
+
+    def runs(wall: float) -> list[dict[str, Any]]:
+        return [*earlier_runs, {
+            "name": config.name, "steps": step, "wall_time_s": round(wall, 1), "device": provenance_base["device"],
+            "threads": threads, "cpu_hours": round(wall * threads / 3600, 3) if threads else None,
+            "lr": base_lr, "schedule": t.schedule, "crop": crop, "batch_size": batch_size,
+            "model_args": dict(config.model_args), "commit": provenance_base["git"]["commit"]}]
 
     def fraction_done() -> float:
         return step / steps if minutes is None else (elapsed + time.perf_counter() - started) / (60 * minutes)
@@ -559,12 +629,14 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     def checkpoint() -> None:
         nonlocal saved_at
         metrics = next((h for h in reversed(history) if "eval_psnr" in h), history[-1])
+        wall = elapsed + time.perf_counter() - started
         save_checkpoint(model, stem, config, {
-            "steps": step, "wall_time_s": round(elapsed + time.perf_counter() - started, 1),
-            **provenance_base, "metrics": metrics, "history": history})
+            "steps": step, "wall_time_s": round(wall, 1), **provenance_base, "metrics": metrics,
+            "history": history, "runs": runs(wall)})
         _save_state(state_path, model, optimizers, {
-            "config": config.to_dict(), "step": step, "elapsed_s": elapsed + time.perf_counter() - started,
-            "history": history, "position": {"epoch": batches.epoch, "consumed": batches.consumed}})
+            "config": config.to_dict(), "step": step, "elapsed_s": wall, "history": history,
+            "position": {"epoch": batches.epoch, "consumed": batches.consumed},
+            "earlier_runs": earlier_runs, "init": init_record})
         saved_at = step
 
     def evaluate(entry: dict[str, float]) -> None:
@@ -583,7 +655,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     started = time.perf_counter()
     model.train()
     while (done := fraction_done()) < 1:
-        lr = base_lr * (0.1 if done >= t.lr_drop_at else 1.0)
+        lr = learning_rate(t, base_lr, step, done)
         for group in main_opt.param_groups:
             group["lr"] = lr
         x = next(batches).to(device, non_blocking=True, memory_format=memory_format)
@@ -631,6 +703,7 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     parser.add_argument("--out", help="folder for the checkpoint files (default: the repository's checkpoints/)")
     parser.add_argument("--resume", action="store_true", help="continue from <out>/<name>.state.safetensors")
+    parser.add_argument("--init", help="warm-start from this checkpoint's weights (same model, any λ)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of that name")
     parser.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, 4 on CUDA)")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
@@ -641,7 +714,7 @@ def run_train(args: argparse.Namespace) -> None:
     config = load_config(args.config)
     _, history = train(config, steps=args.steps, minutes=args.minutes, device=args.device, out_dir=args.out,
                        resume=args.resume, overwrite=args.overwrite, num_workers=args.workers,
-                       progress=not args.quiet)
+                       init=args.init, progress=not args.quiet)
     stem = Path(args.out or config.root / "checkpoints") / config.name
     final = history[-1]
     metrics = ", ".join(f"{k} {final[k]:.4f}" for k in ("eval_bpp", "eval_psnr") if k in final)

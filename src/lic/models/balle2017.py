@@ -38,13 +38,17 @@ def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
 
 
 class FactorizedPrior(nn.Module):
-    """One rate point: ``N`` hidden channels, ``M`` latent channels, trained at ``lmbda``."""
+    """One rate point: ``N`` hidden channels, ``M`` latent channels, trained at ``lmbda``.
+
+    ``ste`` changes training only: the decoder then sees rounded latents (straight-through
+    gradient) while the rate is still measured on the noisy ones.
+    """
 
     stride = 16
 
-    def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2]) -> None:
+    def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], ste: bool = False) -> None:
         super().__init__()
-        self.N, self.M, self.lmbda = N, M, float(lmbda)
+        self.N, self.M, self.lmbda, self.ste = N, M, float(lmbda), bool(ste)
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(
             deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
@@ -55,7 +59,7 @@ class FactorizedPrior(nn.Module):
     def forward(self, x: torch.Tensor) -> dict:
         """Noisy latents in training mode, rounded ones in eval mode; likelihoods for the rate."""
         y = self.g_a(x).float()
-        y_hat, likelihoods = self.entropy(y, training=self.training)
+        y_hat, likelihoods = self.entropy(y, training=self.training, ste=self.ste)
         return {"x_hat": self.g_s(y_hat.to(x.dtype)), "likelihoods": {"y": likelihoods}, "y_hat": y_hat}
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:

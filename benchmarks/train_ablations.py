@@ -1,0 +1,108 @@
+"""The CPU training recipe's ablations: each choice against the recipe, at equal CPU minutes.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_ablations.py --minutes 10 [VARIANT ...]
+
+Every variant starts from ``configs/balle2017-base.toml`` (λ = 0.013), changes one thing, trains
+from scratch on one thread for the same wall-clock minutes, and is then measured on the whole
+evaluation set: estimated bpp (−Σ log2 p of the rounded latents; the real stream is within 0.3 %
+of it), RGB PSNR, and the PSNR gain over JPEG at the same bpp (JPEG's curve interpolated in
+log-rate). Results go to ``<out>/<variant>.json``; variants already there are not rerun, so the
+script can be stopped and restarted. The last line is a table for the book's "Training on a CPU" page.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.interpolate import PchipInterpolator
+
+from lic.data import evaluation_set
+from lic.evaluate import evaluate, mean_curve
+from lic.train import TrainConfig, _evaluate, load_config, train
+
+BASE = Path(__file__).resolve().parents[1] / "configs" / "balle2017-base.toml"
+JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 75, 90)
+
+#: name -> (what changes, model_args overrides, train overrides)
+VARIANTS: dict[str, tuple[str, dict, dict]] = {
+    "recipe": ("the recipe: warm-up + cosine, STE decoder, 8×128² crops", {}, {}),
+    "no-ste": ("decoder sees noisy latents (the paper's proxy)", {"ste": False}, {}),
+    "constant-lr": ("constant lr, /10 after 80 % (no warm-up)", {},
+                    {"schedule": "step", "warmup_steps": 0}),
+    "crops-64": ("32×64² crops (same pixels per step)", {}, {"cpu_crop": 64, "cpu_batch_size": 32}),
+    "crops-256": ("2×256² crops (same pixels per step)", {}, {"cpu_crop": 256, "cpu_batch_size": 2}),
+    "wide-N128": ("N = 128, M = 192 (CompressAI's width)", {"N": 128, "M": 192}, {}),
+}
+
+
+def variant_config(base: TrainConfig, name: str) -> TrainConfig:
+    """The base config with one variant's overrides, written under its own name."""
+    _, model_args, train_args = VARIANTS[name]
+    table = base.to_dict()
+    table["model_args"].update(model_args)
+    table["train"].update(train_args)
+    table["output"]["name"] = f"ablation-{name}"
+    return TrainConfig.from_dict(table, root=base.root, source=f"variant {name}")
+
+
+def jpeg_curve(out: Path) -> list[dict]:
+    """JPEG's mean curve on the evaluation set (cached in ``<out>/jpeg.json``)."""
+    path = out / "jpeg.json"
+    if not path.exists():
+        path.write_text(json.dumps(mean_curve(evaluate("jpeg", JPEG_QUALITIES, progress=False)), indent=1))
+    return json.loads(path.read_text())
+
+
+def psnr_over_jpeg(bpp: float, psnr: float, jpeg: list[dict]) -> float:
+    """PSNR minus JPEG's PSNR at the same bpp (PCHIP in log-rate, as the BD metrics)."""
+    rates = np.log10([r["bpp"] for r in jpeg])
+    curve = PchipInterpolator(rates, [r["psnr"] for r in jpeg])
+    if not rates[0] <= math.log10(bpp) <= rates[-1]:
+        return float("nan")
+    return psnr - float(curve(math.log10(bpp)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("variants", nargs="*", help=f"any of {', '.join(VARIANTS)} (default: all)")
+    parser.add_argument("--minutes", type=float, default=10.0, help="wall-clock budget of each run")
+    parser.add_argument("--out", default="runs/ablations", help="folder for checkpoints and results")
+    args = parser.parse_args()
+    if unknown := set(args.variants) - set(VARIANTS):
+        parser.error(f"unknown variants {sorted(unknown)}; known: {', '.join(VARIANTS)}")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    base = load_config(BASE)
+    images = evaluation_set()
+    jpeg = jpeg_curve(out)
+    for name in args.variants or VARIANTS:
+        result_path = out / f"{name}.json"
+        if result_path.exists():
+            continue
+        config = variant_config(base, name)
+        started = time.perf_counter()
+        model, history = train(config, minutes=args.minutes, out_dir=out, overwrite=True, progress=False)
+        wall = time.perf_counter() - started
+        measured = _evaluate(model, images, torch.device("cpu"))
+        result = {"variant": name, "change": VARIANTS[name][0], "minutes": args.minutes,
+                  "threads": torch.get_num_threads(), "steps": history[-1]["step"], "wall_s": round(wall, 1),
+                  "bpp": measured["eval_bpp"], "psnr": measured["eval_psnr"],
+                  "loss": measured["eval_bpp"] + config.model_args["lmbda"] * 255**2 * 10 ** (-measured["eval_psnr"] / 10),
+                  "db_over_jpeg": psnr_over_jpeg(measured["eval_bpp"], measured["eval_psnr"], jpeg)}
+        result_path.write_text(json.dumps(result, indent=1))
+        print(json.dumps(result), flush=True)
+    print(f"{'variant':<12} {'steps':>6} {'bpp':>6} {'PSNR':>6} {'RD loss':>8} {'dB vs JPEG':>10}  change")
+    for name in VARIANTS:
+        if (out / f"{name}.json").exists():
+            r = json.loads((out / f"{name}.json").read_text())
+            print(f"{name:<12} {r['steps']:>6} {r['bpp']:>6.3f} {r['psnr']:>6.2f} {r['loss']:>8.3f} "
+                  f"{r['db_over_jpeg']:>+10.2f}  {r['change']}")
+
+
+if __name__ == "__main__":
+    main()
