@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
-from scipy.interpolate import PchipInterpolator
 
+from lic.compare import quality_at_rate
 from lic.data import evaluation_set
 from lic.evaluate import evaluate, mean_curve
 from lic.train import TrainConfig, _evaluate, load_config, train
@@ -59,12 +57,9 @@ def jpeg_curve(out: Path) -> list[dict]:
 
 
 def psnr_over_jpeg(bpp: float, psnr: float, jpeg: list[dict]) -> float:
-    """PSNR minus JPEG's PSNR at the same bpp (PCHIP in log-rate, as the BD metrics)."""
-    rates = np.log10([r["bpp"] for r in jpeg])
-    curve = PchipInterpolator(rates, [r["psnr"] for r in jpeg])
-    if not rates[0] <= math.log10(bpp) <= rates[-1]:
-        return float("nan")
-    return psnr - float(curve(math.log10(bpp)))
+    """PSNR minus JPEG's PSNR at the same bpp (NaN outside JPEG's rate range)."""
+    at_rate = quality_at_rate(jpeg, bpp)
+    return float("nan") if at_rate is None else psnr - at_rate
 
 
 def main() -> None:

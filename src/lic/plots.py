@@ -1,12 +1,41 @@
-"""Figures every chapter reuses: rate-distortion curves, side-by-side crops, bit-allocation maps."""
+"""Figures every chapter reuses: rate-distortion curves, side-by-side crops, bit-allocation maps.
+
+Every codec keeps one colour and one marker in every figure of the book: :data:`STYLES`.
+"""
 from __future__ import annotations
 
+import zlib
 from collections.abc import Mapping, Sequence
 
 import matplotlib.pyplot as plt
 import torch
 
 from .data import to_uint8
+
+#: codec name -> (colour, marker), the same in every chapter
+STYLES: dict[str, tuple[str, str]] = {
+    "jpeg": ("#1f77b4", "o"),
+    "jpeg-scratch": ("#17becf", "v"),
+    "jpeg-scratch-ac": ("#9edae5", "^"),
+    "jpeg2000": ("#ff7f0e", "s"),
+    "webp": ("#2ca02c", "D"),
+    "avif": ("#bcbd22", "P"),
+    "hevc": ("#7f7f7f", "X"),
+    "conv-ae": ("#8c564b", "h"),
+    "balle2017": ("#d62728", "o"),
+    "modulated": ("#9467bd", "*"),
+}
+_FALLBACK_COLOURS = ("#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
+_FALLBACK_MARKERS = ("p", "<", ">", "d", "H", "8")
+
+
+def style(label: str) -> tuple[str, str]:
+    """The colour and marker of a codec; any other label gets a fixed pair chosen from its name."""
+    if label in STYLES:
+        return STYLES[label]
+    k = zlib.crc32(label.encode())
+    return _FALLBACK_COLOURS[k % len(_FALLBACK_COLOURS)], _FALLBACK_MARKERS[(k // 7) % len(_FALLBACK_MARKERS)]
+
 
 _LABELS = {"psnr": "RGB PSNR (dB)", "ms_ssim": "MS-SSIM", "bpp": "bits per pixel (from bytes)"}
 
@@ -19,13 +48,15 @@ def rd_curves(
     highlight: Sequence[str] = (),
 ) -> plt.Axes:
     """Plot ``metric`` against bpp for each codec; ``curves`` maps a label to rows of
-    :func:`lic.evaluate.mean_curve`. Codecs named in ``highlight`` are drawn thicker."""
+    :func:`lic.evaluate.mean_curve`. Codecs named in ``highlight`` are drawn thicker. Each codec
+    has its colour and marker from :func:`style`."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6.4, 4.4))
     for label, rows in curves.items():
         rows = sorted(rows, key=lambda r: r["bpp"])
         bold = label in highlight
-        ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows], marker="o",
+        colour, marker = style(label)
+        ax.plot([r["bpp"] for r in rows], [r[metric] for r in rows], marker=marker, color=colour,
                 markersize=4 if not bold else 5, linewidth=2.4 if bold else 1.3, label=label)
     ax.set_xlabel(_LABELS["bpp"])
     ax.set_ylabel(_LABELS.get(metric, metric))

@@ -1,0 +1,76 @@
+"""Comparing rate-distortion curves: the BD table of every chapter, and a curve's point at a rate.
+
+A curve is a list of rows with ``bpp`` and quality measures (``psnr``, ``ms_ssim``), as
+:func:`lic.evaluate.mean_curve` returns them.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+from scipy.interpolate import PchipInterpolator
+
+from .metrics import bd_psnr, bd_rate
+from .report import Table
+
+Curve = Sequence[Mapping[str, float]]
+
+
+def bd(anchor: Curve, test: Curve, metric: str = "psnr", kind: str = "rate") -> float | None:
+    """BD-rate in % (``kind="rate"``) or BD-quality in the metric's unit (``kind="quality"``) of
+    ``test`` against ``anchor``; ``None`` when the curves share no range to integrate over."""
+    rates_a, rates_b = [r["bpp"] for r in anchor], [r["bpp"] for r in test]
+    qual_a, qual_b = [r[metric] for r in anchor], [r[metric] for r in test]
+    function = {"rate": bd_rate, "quality": bd_psnr}[kind]
+    try:
+        return function(rates_a, qual_a, rates_b, qual_b)
+    except ValueError as err:
+        if "overlap" in str(err):
+            return None
+        raise
+
+
+def bd_table(curves: Mapping[str, Curve], anchor: str = "jpeg", tests: Sequence[str] | None = None,
+             metrics: Sequence[str] = ("psnr", "ms_ssim")) -> Table:
+    """BD-rate of each codec in ``tests`` (default: all but the anchor) against ``anchor``.
+
+    Where two curves share no quality range, the BD-rate is "n/a" and the table gives the
+    BD-PSNR (average dB gained at equal rate) instead, with each codec's PSNR range.
+    """
+    tests = [c for c in curves if c != anchor] if tests is None else list(tests)
+    rows, columns = [], {"codec": ("codec", None), "range": ("PSNR range (dB)", None)}
+    for metric in metrics:
+        columns[metric] = (f"BD-rate {_NAMES.get(metric, metric)} (%)", "+.1f")
+    columns["bd_psnr"] = ("BD-PSNR (dB)", "+.2f")
+    for name in tests:
+        psnrs = [r["psnr"] for r in curves[name]]
+        row = {"codec": name, "range": f"{min(psnrs):.1f}–{max(psnrs):.1f}"}
+        for metric in metrics:
+            value = bd(curves[anchor], curves[name], metric)
+            row[metric] = "n/a" if value is None else value
+        value = bd(curves[anchor], curves[name], "psnr", kind="quality")
+        row["bd_psnr"] = "n/a" if value is None else value
+        rows.append(row)
+    return Table(rows, columns, title=f"Against {anchor}: negative BD-rate = fewer bits at equal quality; "
+                                      "n/a = no common range")
+
+
+_NAMES = {"psnr": "PSNR", "ms_ssim": "MS-SSIM"}
+
+
+def nearest_quality(curve: Curve, bpp: float) -> Mapping[str, float]:
+    """The row of ``curve`` whose rate is nearest to ``bpp`` (in log-rate)."""
+    if bpp <= 0:
+        raise ValueError(f"bpp must be positive, got {bpp}")
+    return min(curve, key=lambda r: abs(math.log(r["bpp"] / bpp)))
+
+
+def quality_at_rate(curve: Curve, bpp: float, metric: str = "psnr") -> float | None:
+    """``metric`` of ``curve`` interpolated at ``bpp`` (PCHIP in log-rate, as the BD metrics);
+    ``None`` outside the curve's rate range."""
+    rows = sorted(curve, key=lambda r: r["bpp"])
+    rates = np.log10([r["bpp"] for r in rows])
+    if bpp <= 0 or not rates[0] <= math.log10(bpp) <= rates[-1]:
+        return None
+    return float(PchipInterpolator(rates, [r[metric] for r in rows])(math.log10(bpp)))

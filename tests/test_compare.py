@@ -1,0 +1,36 @@
+"""BD tables and points of a curve at a given rate."""
+import math
+
+import pytest
+
+from lic.compare import bd, bd_table, nearest_quality, quality_at_rate
+
+
+def _curve(gain_db: float = 0.0, rates=(0.25, 0.5, 1.0, 2.0)):
+    return [{"bpp": r, "psnr": 30 + 6 * math.log2(r) + gain_db, "ms_ssim": 0.9 + 0.02 * math.log2(r) + gain_db / 100}
+            for r in rates]
+
+
+def test_bd_of_a_shifted_curve():
+    # +6 dB per doubling: a curve 3 dB higher needs half a doubling less, 2**-0.5 - 1 = -29.3 %
+    assert bd(_curve(), _curve(3.0)) == pytest.approx(100 * (2**-0.5 - 1), abs=1e-6)
+    assert bd(_curve(), _curve(3.0), kind="quality") == pytest.approx(3.0)
+    assert bd(_curve(), _curve(100.0)) is None  # no common PSNR range
+
+
+def test_bd_table_falls_back_to_bd_psnr():
+    curves = {"jpeg": _curve(), "better": _curve(3.0), "far": _curve(40.0, rates=(0.5, 1.0))}
+    text = repr(bd_table(curves))
+    better, far = text.splitlines()[3:5]
+    assert better.split()[0] == "better" and "-29.3" in better and "+3.00" in better
+    assert far.split()[0] == "far" and far.split().count("n/a") == 2 and "+40.00" in far
+
+
+def test_point_of_a_curve_at_a_rate():
+    curve = _curve()
+    assert nearest_quality(curve, 0.6)["bpp"] == 0.5
+    assert quality_at_rate(curve, 1.0) == pytest.approx(30.0)
+    assert quality_at_rate(curve, 0.7) == pytest.approx(30 + 6 * math.log2(0.7), abs=0.05)
+    assert quality_at_rate(curve, 5.0) is None
+    with pytest.raises(ValueError, match="positive"):
+        nearest_quality(curve, 0)
