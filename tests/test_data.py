@@ -15,6 +15,7 @@ import torch
 from PIL import Image
 
 from lic import data
+from lic.data import datasets
 from lic.data import (
     EVAL_SHAPES,
     RandomCrops,
@@ -156,9 +157,9 @@ def test_training_pool_is_small_rgb_and_512_px():
 
 def test_lic_data_environment_variable_overrides_the_data_root(monkeypatch, tmp_path):
     monkeypatch.setenv("LIC_DATA", str(tmp_path))
-    assert data._data_root() == tmp_path
+    assert datasets._data_root() == tmp_path
     monkeypatch.delenv("LIC_DATA")
-    assert data._data_root() == Path(data.__file__).resolve().parents[2] / "data"
+    assert datasets._data_root() == Path(data.__file__).resolve().parents[3] / "data"
     with pytest.raises(FileNotFoundError, match="LIC_DATA"):
         evaluation_paths(tmp_path / "missing")
 

@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from lic.codec import BitstreamError
-from lic.entropy import (
-    FactorizedDensity,
-    GaussianConditional,
-    estimate_bits,
-    pack_strings,
-    pmf_to_counts,
-    quantize,
-    unpack_strings,
-)
+from lic.entropy import FactorizedDensity, TableCoder, estimate_bits, pmf_to_counts, quantize
+
+
+class FixedTables(TableCoder):
+    """A coder with given tables: ``pmfs`` (each ending with the escape's mass) from ``offsets``."""
+
+    def __init__(self, pmfs, offsets, precision):
+        super().__init__(precision)
+        self._set_tables(pmfs, offsets)
 
 
 def _laplace(shape: tuple[int, ...], scales: torch.Tensor, shift: torch.Tensor, seed: int) -> torch.Tensor:
@@ -80,24 +80,10 @@ def test_factorized_likelihoods_sum_to_one() -> None:
     torch.testing.assert_close(p.sum(dim=(0, 2, 3)), torch.ones(4), atol=1e-4, rtol=0)
 
 
-def test_gaussian_likelihoods_sum_to_one() -> None:
-    gaussian = GaussianConditional()
-    y = torch.arange(-200.0, 201.0).reshape(1, 1, -1, 1).expand(1, 3, -1, 1)
-    scales = torch.tensor([0.05, 1.3, 20.0]).reshape(1, 3, 1, 1).expand_as(y)
-    means = torch.full_like(y, 0.4)
-    p = gaussian.likelihood(y + 0.4, scales, means)
-    torch.testing.assert_close(p.sum(dim=(0, 2, 3)), torch.ones(3), atol=1e-4, rtol=0)
-    # the scale is bounded below at 0.11
-    torch.testing.assert_close(gaussian.likelihood(torch.zeros(1), torch.zeros(1)),
-                               gaussian.likelihood(torch.zeros(1), torch.full((1,), 0.11)))
-
-
 def test_likelihood_lower_bound() -> None:
     density = FactorizedDensity(1)
     p = density.likelihood(torch.full((1, 1, 1, 1), 1e5))
     assert p.item() == pytest.approx(1e-9)
-    g = GaussianConditional().likelihood(torch.full((1,), 1e3), torch.ones(1))
-    assert g.item() == pytest.approx(1e-9)
 
 
 def test_gradients_flow_in_noise_mode() -> None:
@@ -109,13 +95,6 @@ def test_gradients_flow_in_noise_mode() -> None:
     assert y.grad.abs().sum() > 0
     for param in density.parameters():
         assert param.grad is not None and torch.isfinite(param.grad).all()
-
-    gaussian = GaussianConditional()
-    scales = torch.rand(2, 3, 4, 4).add(0.2).requires_grad_()
-    means = torch.randn(2, 3, 4, 4, requires_grad=True)
-    _, p = gaussian(y.detach(), scales, means, training=True)
-    estimate_bits(p).backward()
-    assert scales.grad.abs().sum() > 0 and means.grad.abs().sum() > 0
 
 
 def test_ste_gives_the_decoder_rounded_latents_and_the_rate_noisy_ones(fitted) -> None:
@@ -177,19 +156,21 @@ def test_tables_match_the_continuous_model(fitted) -> None:
 @pytest.mark.parametrize("precision", [16, 24])
 def test_the_coder_uses_exactly_the_table(precision: int) -> None:
     """Symbols drawn from a table cost -Σ log2(table probability), up to the coder's flush."""
-    gaussian = GaussianConditional(scale_table=[0.5, 2.0, 40.0], precision=precision)
     rng = np.random.default_rng(0)
+    pmfs = [np.exp(-np.abs(np.arange(-n, n + 1)) / s) for n, s in ((4, 0.5), (12, 2.0), (200, 40.0))]
+    coder = FixedTables([np.append(p / p.sum() * (1 - 1e-6), 1e-6) for p in pmfs], [-4, -12, -200], precision)
     indexes = rng.integers(0, 3, 20000)
-    offsets = gaussian.pmf_offsets.numpy()[indexes]
+    offsets = coder.pmf_offsets.numpy()[indexes]
     values = np.empty(indexes.size, dtype=np.int64)
     ideal = 0.0
     for m in range(3):
-        probs = gaussian.table_probabilities(m)
+        probs = coder.table_probabilities(m)
         at = indexes == m
         index = rng.choice(len(probs) - 1, size=int(at.sum()), p=probs[:-1] / probs[:-1].sum())
         values[at] = offsets[at] + index
         ideal -= np.log2(probs[index]).sum()
-    real = 8 * len(gaussian._encode(values, indexes))
+    real = 8 * len(coder._encode(values, indexes))
+    assert np.array_equal(coder._decode(coder._encode(values, indexes), indexes), values)
     assert ideal - 32 <= real <= ideal + 64, (real, ideal)
 
 
@@ -229,31 +210,11 @@ def test_likelihoods_stay_float32_under_autocast(fitted) -> None:
     """Training on a GPU runs in bf16 autocast; the rate estimate must not (3 digits are too few)."""
     density, scales, shift = fitted
     y = _laplace((1, 192, 8, 8), scales, shift, seed=9).round()
-    gaussian = GaussianConditional()
-    sigma = (torch.rand(1, 192, 8, 8) * 3 + 0.2).bfloat16().float()  # exact in bf16, like y
-    expected = density.likelihood(y), gaussian.likelihood(y, sigma, y.mean())
+    expected = density.likelihood(y)
     with torch.autocast("cpu", dtype=torch.bfloat16):
-        got = density.likelihood(y.bfloat16()), gaussian.likelihood(y.bfloat16(), sigma.bfloat16(), y.mean())
-    for e, g in zip(expected, got):
-        assert g.dtype == torch.float32
-        torch.testing.assert_close(g, e, rtol=1e-6, atol=0)
-
-
-def test_gaussian_round_trip_with_escapes() -> None:
-    torch.manual_seed(1)
-    gaussian = GaussianConditional()
-    shape = (2, 8, 7, 9)
-    scales = torch.exp(torch.empty(shape).uniform_(math.log(0.01), math.log(1000.0)))
-    means = 10 * torch.randn(shape)
-    y = means + scales * torch.randn(shape)
-    y[0, 0, 0, 0] = 1e7
-    y[1, 3, 2, 1] = -5e5
-    y[1, 2, 2, 2] = means[1, 2, 2, 2] + 50 * scales[1, 2, 2, 2]
-    strings = gaussian.compress(y, scales, means)
-    assert torch.equal(gaussian.decompress(strings, scales, means), torch.round(y - means) + means)
-    # without means: symbols are round(y)
-    strings = gaussian.compress(y, scales)
-    assert torch.equal(gaussian.decompress(strings, scales), torch.round(y))
+        got = density.likelihood(y.bfloat16())
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, expected, rtol=1e-6, atol=0)
 
 
 def test_compress_needs_tables() -> None:
@@ -271,33 +232,6 @@ def test_real_bits_match_the_estimate_factorized(fitted) -> None:
     assert abs(real / estimate - 1) < 0.01, (real, estimate)
 
 
-def test_real_bits_match_the_estimate_gaussian() -> None:
-    torch.manual_seed(2)
-    gaussian = GaussianConditional().eval()
-    shape = (1, 192, 48, 32)
-    scales = torch.exp(torch.empty(shape).uniform_(math.log(0.3), math.log(30.0)))
-    means = 5 * torch.randn(shape)
-    y = means + scales * torch.randn(shape)
-    _, likelihoods = gaussian(y, scales, means)
-    estimate = estimate_bits(likelihoods).item()
-    real = 8 * len(gaussian.compress(y, scales, means)[0])
-    assert abs(real / estimate - 1) < 0.01, (real, estimate)
-
-
-# ----------------------------------------------------------------------------- bad input
-def test_pack_and_unpack_strings() -> None:
-    strings = [b"", b"a", bytes(range(256)) * 100, b"xyz"]
-    packed = pack_strings(strings)
-    assert unpack_strings(packed, 4) == strings
-    for cut in (0, 1, 5, len(packed) - 1):
-        with pytest.raises(BitstreamError):
-            unpack_strings(packed[:cut], 4)
-    with pytest.raises(BitstreamError):
-        unpack_strings(packed + b"\0", 4)
-    with pytest.raises(BitstreamError):
-        unpack_strings(b"\xff" * 8, 1)
-
-
 def test_damaged_strings_raise_or_decode_but_never_crash(fitted) -> None:
     density, scales, shift = fitted
     y = _laplace((1, 192, 4, 4), scales, shift, seed=7)
@@ -307,17 +241,13 @@ def test_damaged_strings_raise_or_decode_but_never_crash(fitted) -> None:
     with pytest.raises(BitstreamError):
         density.decompress([string + bytes(8)], (4, 4))  # data left over (≥ 2 words: detectable)
     rng = np.random.default_rng(0)
-    gaussian = GaussianConditional()
-    g_scales = torch.full((1, 4, 8, 8), 3.0)
-    for trial in range(20):
+    for trial in range(40):
         garbage = rng.integers(0, 256, 4 * int(rng.integers(0, 40)), dtype=np.uint8).tobytes()
-        for decode in (lambda s: density.decompress([s], (4, 4)),
-                       lambda s: gaussian.decompress([s], g_scales)):
-            try:
-                out = decode(garbage)
-            except BitstreamError:
-                continue
-            assert torch.isfinite(out).all()
+        try:
+            out = density.decompress([garbage], (4, 4))
+        except BitstreamError:
+            continue
+        assert torch.isfinite(out).all()
     detected = 0
     for cut in range(0, len(string), 4):
         try:

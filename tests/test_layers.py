@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from lic.layers import GDN, MaskedConv2d, lower_bound
+from lic.layers import GDN, lower_bound
 
 
 def _random_gdn(channels: int, inverse: bool, seed: int = 0) -> tuple[GDN, torch.Tensor, torch.Tensor]:
@@ -73,32 +73,3 @@ def test_lower_bound_gradient() -> None:
     x.grad = None
     (-lower_bound(x, 0.5)).sum().backward()  # descent pushes x up: passes
     assert x.grad.tolist() == [-1.0, -1.0]
-
-
-@pytest.mark.parametrize("mask_type", ["A", "B"])
-def test_masked_conv_is_causal(mask_type: str) -> None:
-    torch.manual_seed(0)
-    conv = MaskedConv2d(3, 4, 5, mask_type=mask_type)
-    x = torch.randn(1, 3, 7, 7)
-    y = conv(x)
-    assert y.shape == (1, 4, 7, 7)
-    i, j = 3, 3
-    # change everything at and after (i, j) in raster order: output at (i, j) must not
-    # change for type A; type B may depend on (i, j) itself but not later pixels
-    future = x.clone()
-    future[:, :, i, j + 1:] += torch.randn(3, 7 - j - 1)
-    future[:, :, i + 1:, :] += torch.randn(3, 7 - i - 1, 7)
-    torch.testing.assert_close(conv(future)[:, :, i, j], y[:, :, i, j])
-    current = x.clone()
-    current[:, :, i, j] += 1.0
-    changed = not torch.allclose(conv(current)[:, :, i, j], y[:, :, i, j])
-    assert changed == (mask_type == "B")
-    # and it does look at the past
-    past = x.clone()
-    past[:, :, i - 1, j] += 1.0
-    assert not torch.allclose(conv(past)[:, :, i, j], y[:, :, i, j])
-
-
-def test_masked_conv_rejects_unknown_type() -> None:
-    with pytest.raises(ValueError):
-        MaskedConv2d(1, 1, 3, mask_type="C")

@@ -1,13 +1,10 @@
-"""Layers the learned codecs share: GDN / inverse GDN, masked convolutions, bounded parameters.
+"""Layers the learned codecs share: GDN / inverse GDN and bounded parameters.
 
 * :class:`GDN` is the generalized divisive normalization of Ballé, Laparra & Simoncelli
   ("Density modeling of images using a generalized normalization transformation", ICLR 2016),
   used as the nonlinearity of the transforms in Ballé et al. 2017, "End-to-end optimized image
   compression" (Sec. 2: GDN in the analysis transform, and its approximate
   inverse in the synthesis transform).
-* :class:`MaskedConv2d` is the PixelCNN masked convolution (van den Oord et al. 2016) that
-  autoregressive context models (Minnen et al. 2018, Wen et al. 2019) use to look only at
-  latents that the decoder has already decoded.
 * :func:`lower_bound` is a ``max(x, bound)`` whose gradient does not die below the bound; GDN and
   the entropy models use it to keep parameters and likelihoods away from zero.
 """
@@ -17,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = ["lower_bound", "GDN", "MaskedConv2d"]
+__all__ = ["lower_bound", "GDN"]
 
 
 class _LowerBound(torch.autograd.Function):
@@ -118,35 +115,3 @@ class GDN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"{self.channels}, inverse={self.inverse}"
-
-
-# ----------------------------------------------------------------------------- masked convolution
-class MaskedConv2d(nn.Conv2d):
-    """A convolution that sees only pixels *before* the centre in raster-scan order (PixelCNN).
-
-    ``mask_type="A"`` also hides the centre pixel itself (first layer of a context model: the
-    prediction for a latent must not use that latent); ``"B"`` keeps the centre (later layers).
-    Rows below the centre, and the pixels to the right of it in its row, are always hidden.
-    Takes the arguments of :class:`torch.nn.Conv2d`; ``padding`` defaults to "same" size for odd
-    kernels.
-    """
-
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int | tuple[int, int] = 5,
-                 mask_type: str = "A", **kwargs) -> None:
-        if mask_type not in ("A", "B"):
-            raise ValueError(f"mask_type must be 'A' or 'B', got {mask_type!r}")
-        kh, kw = (kernel_size, kernel_size) if isinstance(kernel_size, int) else kernel_size
-        kwargs.setdefault("padding", (kh // 2, kw // 2))
-        super().__init__(in_channels, out_channels, (kh, kw), **kwargs)
-        self.mask_type = mask_type
-        mask = torch.ones_like(self.weight)
-        mask[:, :, kh // 2, kw // 2 + (mask_type == "B"):] = 0
-        mask[:, :, kh // 2 + 1:, :] = 0
-        self.register_buffer("mask", mask, persistent=False)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Convolve ``x`` with the masked kernel."""
-        return self._conv_forward(x, self.weight * self.mask, self.bias)
-
-    def extra_repr(self) -> str:
-        return super().extra_repr() + f", mask_type={self.mask_type!r}"
