@@ -20,7 +20,7 @@ import time
 
 import torch
 
-from lic.codec import get_codec
+from lic.registry import get_codec
 from lic.data import evaluation_set, pad_to_multiple
 from lic.entropy import estimate_bits
 from lic.evaluate import evaluate, mean_curve

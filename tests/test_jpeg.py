@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from lic import jpeg
-from lic.codec import BitstreamError, get_codec, pack, unpack, Header
+from lic.codec import BitstreamError, pack, unpack, Header
+from lic.registry import get_codec
 from lic.data import evaluation_set, from_uint8, to_uint8
 from lic.metrics import psnr
 
