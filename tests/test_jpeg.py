@@ -122,7 +122,7 @@ def test_quant_tables() -> None:
 
 
 def test_quantize_rounds_half_away_from_zero() -> None:
-    assert jpeg.quantize(np.array([2.5, -2.5, 7.49, -7.5]), 5).tolist() == [1, -1, 1, -2]
+    assert jpeg.quantize_coefficients(np.array([2.5, -2.5, 7.49, -7.5]), 5).tolist() == [1, -1, 1, -2]
 
 
 def test_zigzag() -> None:
