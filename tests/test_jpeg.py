@@ -322,3 +322,11 @@ def test_arithmetic_codec_rejects_bad_streams(small: torch.Tensor) -> None:
     for bad in (bytes(flipped), *header_flips, other_codec, bad_words):
         with pytest.raises(BitstreamError):
             codec.decompress(bad)
+
+
+def test_the_longhand_colour_equations_are_the_published_matrices():
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 5, 3)).astype(np.float64)
+    offset = np.array([0.0, jpeg.colour.CHROMA_OFFSET, jpeg.colour.CHROMA_OFFSET])
+    ycc = rgb @ np.array(jpeg.colour.RGB_TO_YCBCR).T + offset
+    np.testing.assert_allclose(jpeg.rgb_to_ycbcr(rgb), ycc, atol=1e-9)
+    np.testing.assert_allclose(jpeg.ycbcr_to_rgb(ycc), (ycc - offset) @ np.array(jpeg.colour.YCBCR_TO_RGB).T, atol=1e-9)

@@ -3,6 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 
+#: JFIF 1.02 (full-range ITU-R BT.601) on 8-bit values: ``YCbCr = RGB_TO_YCBCR · RGB + (0, 128, 128)``
+#: and ``RGB = YCBCR_TO_RGB · (Y, Cb - 128, Cr - 128)``. The functions below write these rows out
+#: longhand; Chapter 2's networks use the same numbers in torch (:mod:`lic.models.conv_ae`).
+RGB_TO_YCBCR = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
+YCBCR_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
+CHROMA_OFFSET = 128.0
+
 
 def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     """``[H, W, 3]`` RGB (0..255) -> float YCbCr, full-range BT.601 (JFIF 1.02, section 7).
@@ -11,25 +18,23 @@ def rgb_to_ycbcr(rgb: np.ndarray) -> np.ndarray:
     """
     r, g, b = (np.asarray(rgb, dtype=np.float64)[..., i] for i in range(3))
     y = 0.299 * r + 0.587 * g + 0.114 * b
-    cb = -0.168736 * r - 0.331264 * g + 0.5 * b + 128.0
-    cr = 0.5 * r - 0.418688 * g - 0.081312 * b + 128.0
+    cb = -0.168736 * r - 0.331264 * g + 0.5 * b + CHROMA_OFFSET
+    cr = 0.5 * r - 0.418688 * g - 0.081312 * b + CHROMA_OFFSET
     return np.stack([y, cb, cr], axis=-1)
 
 
 def ycbcr_to_rgb(ycc: np.ndarray) -> np.ndarray:
     """``[H, W, 3]`` YCbCr -> float RGB, the inverse JFIF equations (libjpeg's ``jdcolor.c``)."""
     y, cb, cr = (np.asarray(ycc, dtype=np.float64)[..., i] for i in range(3))
-    r = y + 1.402 * (cr - 128.0)
-    g = y - 0.344136 * (cb - 128.0) - 0.714136 * (cr - 128.0)
-    b = y + 1.772 * (cb - 128.0)
+    r = y + 1.402 * (cr - CHROMA_OFFSET)
+    g = y - 0.344136 * (cb - CHROMA_OFFSET) - 0.714136 * (cr - CHROMA_OFFSET)
+    b = y + 1.772 * (cb - CHROMA_OFFSET)
     return np.stack([r, g, b], axis=-1)
 
 
 def round_samples(x: np.ndarray) -> np.ndarray:
     """Round (half up) and clip to 8-bit samples, as libjpeg's fixed-point arithmetic does."""
     return np.clip(np.floor(np.asarray(x, dtype=np.float64) + 0.5), 0, 255).astype(np.uint8)
-
-
 
 
 def subsample_420(channel: np.ndarray) -> np.ndarray:

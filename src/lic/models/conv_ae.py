@@ -44,29 +44,31 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..entropy import FactorizedDensity
+from ..jpeg.colour import CHROMA_OFFSET, RGB_TO_YCBCR, YCBCR_TO_RGB
 from .base import LAMBDAS, LearnedModel, Rate, training_psnr
 from .registry import CodecSpec, register_model
 
 #: Chapter 2's codec: quality k is the shipped checkpoint ``conv-ae-q<k>`` (configs/conv-ae-q<k>.toml).
 QUALITIES = (1, 2, 3, 4)
 
-#: JFIF 1.02 (full-range ITU-R BT.601), the same numbers as :func:`lic.jpeg.rgb_to_ycbcr`. On values
-#: in [0, 1] the chroma offset 128 (of 255) becomes 128/255.
-_RGB_TO_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
-_YCC_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
-_CHROMA_OFFSET = 128 / 255
+#: On values in [0, 1] JFIF's chroma offset 128 (of 255) becomes 128/255.
+_CHROMA_OFFSET = CHROMA_OFFSET / 255
 
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
-    """``[B, 3, H, W]`` RGB in [0, 1] -> YCbCr in [0, 1] (JFIF), differentiable."""
-    m = torch.tensor(_RGB_TO_YCC, dtype=x.dtype, device=x.device)
+    """``[B, 3, H, W]`` RGB in [0, 1] -> YCbCr in [0, 1] (JFIF), differentiable.
+
+    The torch twin of :func:`lic.jpeg.rgb_to_ycbcr` (numpy, 8-bit, written for bit-exact JPEG),
+    with the same numbers, :data:`lic.jpeg.colour.RGB_TO_YCBCR`.
+    """
+    m = torch.tensor(RGB_TO_YCBCR, dtype=x.dtype, device=x.device)
     offset = torch.tensor([0.0, _CHROMA_OFFSET, _CHROMA_OFFSET], dtype=x.dtype, device=x.device)
     return torch.einsum("ij,bjhw->bihw", m, x) + offset.reshape(1, 3, 1, 1)
 
 
 def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
     """The inverse JFIF equations: ``[B, 3, H, W]`` YCbCr in [0, 1] -> RGB (not clamped)."""
-    m = torch.tensor(_YCC_TO_RGB, dtype=x.dtype, device=x.device)
+    m = torch.tensor(YCBCR_TO_RGB, dtype=x.dtype, device=x.device)
     offset = torch.tensor([0.0, _CHROMA_OFFSET, _CHROMA_OFFSET], dtype=x.dtype, device=x.device)
     return torch.einsum("ij,bjhw->bihw", m, x - offset.reshape(1, 3, 1, 1))
 
