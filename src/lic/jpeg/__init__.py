@@ -33,81 +33,13 @@ logic shared by both coders), :mod:`.jfif` (the file format), :mod:`.arithmetic`
 
 from __future__ import annotations
 
-from .colour import (
-    blockify,
-    rgb_to_ycbcr,
-    round_samples,
-    subsample_420,
-    unblockify,
-    upsample_420,
-    ycbcr_to_rgb,
-)
-from .dct import (
-    CHROMA_QTABLE,
-    LUMA_QTABLE,
-    dct2,
-    dct_basis,
-    dct_matrix,
-    dequantize_coefficients,
-    idct2,
-    quant_tables,
-    quantize_coefficients,
-)
-from .symbols import (
-    EOB,
-    UNZIGZAG,
-    ZIGZAG,
-    ZRL,
-    amplitude_bits,
-    dc_differences,
-    extend,
-    magnitude_category,
-    run_length,
-    undo_dc_differences,
-    unzigzag,
-    zigzag,
-)
-from .huffman import (
-    AC_CHROMA_BITS,
-    AC_CHROMA_VALUES,
-    AC_LUMA_BITS,
-    AC_LUMA_VALUES,
-    BitReader,
-    BitWriter,
-    DC_CHROMA_BITS,
-    DC_LUMA_BITS,
-    DC_VALUES,
-    HuffmanTable,
-    STANDARD_HUFFMAN_TABLES,
-    huffman_codes,
-    standard_huffman_tables,
-)
-from .scans import (
-    Coefficients,
-    HuffmanScanReader,
-    HuffmanScanWriter,
-    SymbolReader,
-    SymbolWriter,
-    decode_blocks,
-    encode_blocks,
-    from_scan_order,
-    scan_order,
-)
-from .jfif import (
-    APP0, COM, DHT, DQT, DRI, EOI, SAMPLING_420, SOF0, SOI, SOS, decode, encode, huffman_scan, parse_jpeg,
-    quantized_coefficients, reconstruct,
-)
-from .arithmetic import (
-    AC_CODEC,
-    AdaptiveFrequencies,
-    ArithmeticScanReader,
-    ArithmeticScanWriter,
-    arithmetic_scan,
-    decode_arithmetic,
-    encode_arithmetic,
-    entropy_coded_bytes,
-    huffman_prior,
-)
+from .colour import blockify, rgb_to_ycbcr, round_samples, subsample_420, unblockify, upsample_420, ycbcr_to_rgb
+from .dct import CHROMA_QTABLE, LUMA_QTABLE, dct2, dct_basis, dct_matrix, dequantize_coefficients, idct2, quant_tables, quantize_coefficients
+from .symbols import EOB, UNZIGZAG, ZIGZAG, ZRL, amplitude_bits, dc_differences, extend, magnitude_category, run_length, undo_dc_differences, unzigzag, zigzag
+from .huffman import AC_CHROMA_BITS, AC_CHROMA_VALUES, AC_LUMA_BITS, AC_LUMA_VALUES, BitReader, BitWriter, DC_CHROMA_BITS, DC_LUMA_BITS, DC_VALUES, HuffmanTable, STANDARD_HUFFMAN_TABLES, huffman_codes, standard_huffman_tables
+from .scans import Coefficients, HuffmanScanReader, HuffmanScanWriter, SymbolReader, SymbolWriter, decode_blocks, encode_blocks, from_scan_order, scan_order
+from .jfif import APP0, COM, DHT, DQT, DRI, EOI, SAMPLING_420, SOF0, SOI, SOS, decode, encode, huffman_scan, parse_jpeg, quantized_coefficients, reconstruct
+from .arithmetic import AC_CODEC, AdaptiveFrequencies, ArithmeticScanReader, ArithmeticScanWriter, arithmetic_scan, decode_arithmetic, encode_arithmetic, entropy_coded_bytes, huffman_prior
 from .codecs import JPEG_QUALITIES, ScratchJPEG, ScratchJPEGArithmetic
 
 __all__ = [

@@ -10,14 +10,7 @@ from ..data import check_image, from_uint8
 from .dct import quant_tables
 from .huffman import HuffmanTable, standard_huffman_tables
 from .jfif import SAMPLING_420, huffman_scan, quantized_coefficients, reconstruct
-from .scans import (
-    Coefficients,
-    _with_dc_differences,
-    decode_blocks,
-    encode_blocks,
-    from_scan_order,
-    scan_order,
-)
+from .scans import Coefficients, _with_dc_differences, decode_blocks, encode_blocks, from_scan_order, scan_order
 
 _BAND = np.array([0, 1, 2, 3, 3, 3, 4, 4, 4, 4, *[5] * 5, *[6] * 13, *[7] * 36])  # zig-zag k -> band
 

@@ -10,33 +10,10 @@ import torch
 
 from ..codec import BitstreamError
 from ..data import check_image, from_uint8, to_uint8
-from .colour import (
-    blockify,
-    rgb_to_ycbcr,
-    round_samples,
-    subsample_420,
-    unblockify,
-    upsample_420,
-    ycbcr_to_rgb,
-)
-from .dct import (
-    dct2,
-    dequantize_coefficients,
-    idct2,
-    quant_tables,
-    quantize_coefficients,
-)
+from .colour import blockify, rgb_to_ycbcr, round_samples, subsample_420, unblockify, upsample_420, ycbcr_to_rgb
+from .dct import dct2, dequantize_coefficients, idct2, quant_tables, quantize_coefficients
 from .huffman import STANDARD_HUFFMAN_TABLES, HuffmanTable, standard_huffman_tables
-from .scans import (
-    Coefficients,
-    HuffmanScanReader,
-    HuffmanScanWriter,
-    _with_dc_differences,
-    decode_blocks,
-    encode_blocks,
-    from_scan_order,
-    scan_order,
-)
+from .scans import Coefficients, HuffmanScanReader, HuffmanScanWriter, _with_dc_differences, decode_blocks, encode_blocks, from_scan_order, scan_order
 from .symbols import unzigzag, zigzag
 
 SAMPLING_420 = [(2, 2), (1, 1), (1, 1)]  # (h, v) of Y, Cb, Cr: chroma at half resolution both ways

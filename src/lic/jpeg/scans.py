@@ -9,16 +9,7 @@ import numpy as np
 
 from ..codec import BitstreamError
 from .huffman import BitReader, BitWriter, HuffmanTable
-from .symbols import (
-    EOB,
-    ZRL,
-    amplitude_bits,
-    dc_differences,
-    extend,
-    magnitude_category,
-    run_length,
-    undo_dc_differences,
-)
+from .symbols import EOB, ZRL, amplitude_bits, dc_differences, extend, magnitude_category, run_length, undo_dc_differences
 
 
 @dataclass
