@@ -130,3 +130,18 @@ def test_strip_synthesis_matches_the_whole_image_and_ignores_thread_count(rows):
     assert torch.allclose(one, whole, atol=1e-5)
     assert torch.equal(one, two)
     assert torch.get_num_threads() == threads
+
+
+def test_the_modulated_model_starts_as_the_single_rate_model_it_is_initialised_from():
+    torch.manual_seed(0)
+    single = FactorizedPrior(N=8, M=12).eval()
+    modulated = ModulatedAutoencoder(N=8, M=12).eval()
+    modulated.warm_start_from(single)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for rate in range(modulated.rates):
+            assert torch.allclose(modulated(x, rate)["x_hat"], single(x)["x_hat"], atol=1e-5)
+    with pytest.raises(ValueError, match="differ in width"):
+        ModulatedAutoencoder(N=8, M=16).warm_start_from(single)
+    with pytest.raises(ValueError, match="cannot initialise"):
+        FactorizedPrior(N=8, M=12).warm_start_from(modulated)

@@ -144,6 +144,26 @@ class LearnedModel(nn.Module):
         logs["bpp"] = sum(logs[f"bpp{i}"] for i in range(self.rates)) / self.rates
         return total, logs
 
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Start training from ``source``'s weights (``lic train --init``): a model of the same class,
+        possibly trained at another λ. Models that can start from another architecture's
+        transforms override this."""
+        if type(source) is not type(self):
+            raise ValueError(f"a {type(source).__name__} cannot initialise a {type(self).__name__}")
+        self.copy_parameters({name: name for name, _ in self.named_parameters()}, source)
+
+    @torch.no_grad()
+    def copy_parameters(self, names: Mapping[str, str], source: nn.Module) -> None:
+        """Copy ``source``'s parameter ``names[k]`` into this model's parameter ``k`` (same shapes).
+
+        Only parameters: the coding tables are rebuilt by :meth:`update` when the model is saved."""
+        own, theirs = dict(self.named_parameters()), dict(source.named_parameters())
+        for mine, other in names.items():
+            if own[mine].shape != theirs[other].shape:
+                raise ValueError(f"cannot copy {other} {tuple(theirs[other].shape)} into {mine} "
+                                 f"{tuple(own[mine].shape)}: the models differ in width")
+            own[mine].copy_(theirs[other])
+
     @torch.no_grad()
     def update(self) -> None:
         """Build the integer coding tables (after training, before saving)."""

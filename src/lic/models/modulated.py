@@ -25,7 +25,7 @@ from torch import nn
 
 from ..entropy import FactorizedDensity
 from ..layers import GDN
-from .balle2017 import QUALITIES, conv, deconv
+from .balle2017 import QUALITIES, FactorizedPrior, conv, deconv
 from .base import LAMBDAS, LearnedModel, Rate
 from .registry import CodecSpec, register_model
 
@@ -46,14 +46,16 @@ class Modulation(nn.Module):
     "Modulated autoencoder (Yang et al. 2020): one network, λ as input (Chapter 3)",
     {q: ("modulated", i) for i, q in enumerate(QUALITIES)}))
 class ModulatedAutoencoder(LearnedModel):
-    """Ballé's factorized-prior codec with λ-conditioned channel gains; ``lambdas`` is the rate set."""
+    """Ballé's factorized-prior codec with λ-conditioned channel gains; ``lambdas`` is the rate set.
+
+    ``ste`` changes training only, as in :class:`~lic.models.balle2017.FactorizedPrior`."""
 
     stride = 16
 
     def __init__(self, N: int = 128, M: int = 192,
-                 lambdas: Sequence[float] = tuple(LAMBDAS[q - 1] for q in QUALITIES)) -> None:
+                 lambdas: Sequence[float] = tuple(LAMBDAS[q - 1] for q in QUALITIES), ste: bool = False) -> None:
         super().__init__()
-        self.N, self.M = N, M
+        self.N, self.M, self.ste = N, M, bool(ste)
         self.register_buffer("lambdas", torch.tensor([float(v) for v in lambdas]))
         self.enc = nn.ModuleList([conv(3, N), conv(N, N), conv(N, N), conv(N, M)])
         self.gdn = nn.ModuleList([GDN(N) for _ in range(3)])
@@ -62,6 +64,27 @@ class ModulatedAutoencoder(LearnedModel):
         self.igdn = nn.ModuleList([GDN(N, inverse=True) for _ in range(3)])
         self.demod = nn.ModuleList([Modulation(c) for c in (M, N, N, N)])
         self.entropy = FactorizedDensity(M)
+
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Start from a single-rate :class:`FactorizedPrior` of the same width (``lic train --init``):
+        its transforms and density, with every modulation and demodulation set to a gain of 1
+        (their last layer zeroed, ``exp(0) = 1``), so that training starts from the single-rate
+        model at every λ and learns only how the rates should differ."""
+        if not isinstance(source, FactorizedPrior):
+            super().warm_start_from(source)
+            return
+        names = {f"entropy.{n}": f"entropy.{n}" for n, _ in self.entropy.named_parameters()}
+        for k in range(4):  # g_a = conv, GDN, conv, GDN, conv, GDN, conv; g_s likewise with IGDN
+            names |= {f"enc.{k}.{p}": f"g_a.{2 * k}.{p}" for p in ("weight", "bias")}
+            names |= {f"dec.{k}.{p}": f"g_s.{2 * k}.{p}" for p in ("weight", "bias")}
+        for k in range(3):
+            names |= {f"gdn.{k}.{p}": f"g_a.{2 * k + 1}.{p}" for p, _ in self.gdn[k].named_parameters()}
+            names |= {f"igdn.{k}.{p}": f"g_s.{2 * k + 1}.{p}" for p, _ in self.igdn[k].named_parameters()}
+        self.copy_parameters(names, source)
+        with torch.no_grad():
+            for gain in (*self.mod, *self.demod):
+                gain.net[-1].weight.zero_()
+                gain.net[-1].bias.zero_()
 
     def _norm(self, rate: Rate, batch: int) -> torch.Tensor:
         """``λ / λ_max`` for rate index ``rate`` (an int, or ``[B]`` ints), as a ``[B]`` tensor."""

@@ -203,9 +203,15 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     init_record = None
     if init is not None and not resume:
         source = load_checkpoint(init)
-        if type(source) is not type(model):
-            raise CheckpointError(f"{init}: a {type(source).__name__} cannot initialise a {type(model).__name__}")
-        import_weights(model, export_weights(source, torch.float32))
+        if not isinstance(model, LearnedModel):
+            if type(source) is not type(model):
+                raise CheckpointError(f"{init}: a {type(source).__name__} cannot initialise a {type(model).__name__}")
+            import_weights(model, export_weights(source, torch.float32))
+        else:
+            try:
+                model.warm_start_from(source)
+            except ValueError as err:
+                raise CheckpointError(f"{init}: {err}") from None
         source_provenance = read_provenance(init)
         earlier_runs = training_runs(source_provenance)
         init_record = {"checkpoint": checkpoint_paths(init)[0].stem, "sha256": source_provenance["sha256"]}
