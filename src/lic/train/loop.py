@@ -26,6 +26,7 @@ from ..checkpoints import (CheckpointError, checkpoint_paths, export_weights, gi
                            load_checkpoint, read_provenance, save_checkpoint, training_runs, weights_dir)
 from ..models import MODELS, LearnedModel
 from .config import TrainConfig, TrainSettings, load_config
+from .distributed import Ranks
 from .state import (FREE_KEYS, load_state, save_state, seed_all, set_rng_state, trajectory,
                     unflatten_optimizer)
 
@@ -40,9 +41,9 @@ class Batches:
     """
 
     def __init__(self, config: TrainConfig, crop: int, batch_size: int, num_workers: int,
-                 epoch: int = 0, consumed: int = 0) -> None:
-        t = config.train
-        self.loader = data.training_loader(config.data_folder, crop=crop, batch_size=batch_size, seed=t.seed,
+                 epoch: int = 0, consumed: int = 0, seed: int | None = None) -> None:
+        seed = config.train.seed if seed is None else seed
+        self.loader = data.training_loader(config.data_folder, crop=crop, batch_size=batch_size, seed=seed,
                                            num_workers=num_workers)
         if len(self.loader) == 0:
             raise ValueError(f"batch_size {batch_size} is larger than an epoch of training crops")
@@ -183,6 +184,11 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     t = config.train
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     cuda = device.type == "cuda"
+    ranks = Ranks(cuda)  # one rank, unless started by torchrun
+    if ranks.world > 1 and resume:
+        raise ValueError("a run on several processes cannot resume; start a new one with init")
+    if cuda and ranks.world > 1:
+        device = torch.device("cuda", ranks.local_rank)
     if steps is None and minutes is None:
         steps = t.gpu_steps if cuda else t.cpu_steps
     crop = t.crop if cuda else (t.cpu_crop or t.crop)
@@ -215,6 +221,9 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         source_provenance = read_provenance(init)
         earlier_runs = training_runs(source_provenance)
         init_record = {"checkpoint": checkpoint_paths(init)[0].stem, "sha256": source_provenance["sha256"]}
+    if ranks.world > 1:
+        torch.manual_seed(t.seed + ranks.rank)  # each rank its own quantization noise
+    loss_function = ranks.loss_function(model)
     main_opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=base_lr)
     optimizers = {"main": main_opt}
     step, elapsed, elapsed_cpu, history, position = 0, 0.0, 0.0, [], {"epoch": 0, "consumed": 0}
@@ -231,7 +240,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         elapsed_cpu = meta.get("elapsed_cpu_s", 0.0)
         earlier_runs, init_record = meta.get("earlier_runs", []), meta.get("init")
         rng, saved_at = (tensors, meta["rng"]), step
-    batches = Batches(config, crop, batch_size, num_workers, **position)
+    batches = Batches(config, crop, batch_size, num_workers, **position, seed=t.seed + 7919 * ranks.rank)
     if rng:
         set_rng_state(*rng)  # last: opening the data loader above drew a random number
     eval_images = data.evaluation_set()[: t.eval_images] if t.eval_images else []
@@ -239,12 +248,12 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         torch.backends.cudnn.benchmark = True
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     main_params = [p for group in main_opt.param_groups for p in group["params"]]
-    provenance_base = {"device": _device_name(device),
+    provenance_base = {"device": _device_name(device) + (f" × {ranks.world} processes" if ranks.world > 1 else ""),
                        "data": {"folder": t.data, "images": len(data.list_images(config.data_folder))},
                        "budget": {"steps": steps} if minutes is None else {"minutes": minutes, "clock": clock},
                        "crop": crop, "batch_size": batch_size, "lr": base_lr,
                        **({"init": init_record} if init_record else {})}
-    threads = None if cuda else torch.get_num_threads()
+    threads = None if cuda else torch.get_num_threads() * ranks.world
     provenance_base["git"] = git_commit()  # the code that runs: taken once, before anyone commits meanwhile
 
     def runs() -> list[dict[str, Any]]:
@@ -262,21 +271,26 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         return (timer.wall() if clock == "wall" else timer.cpu()) / (60 * minutes)
 
     def checkpoint() -> None:
+        """Evaluate and save (rank 0), after checking that every rank holds the same weights."""
         nonlocal saved_at
+        digests = ranks.weights_sha256(model)  # a collective: every rank takes part
+        saved_at = step
+        if not ranks.main:
+            return
+        entry = history[-1]
+        if eval_images and "eval_psnr" not in entry:
+            entry.update(evaluate_model(model, eval_images, device))
         metrics = next((h for h in reversed(history) if "eval_psnr" in h), history[-1])
+        distributed = {"distributed": {"processes": ranks.world, "backend": ranks.backend,
+                                       "weights_sha256_per_rank": digests}} if ranks.world > 1 else {}
         save_checkpoint(model, stem, config.to_dict(), {
-            "steps": step, "wall_time_s": round(timer.wall(), 1), **provenance_base, "metrics": metrics,
-            "history": history, "runs": runs()})
+            "steps": step, "wall_time_s": round(timer.wall(), 1), **provenance_base, **distributed,
+            "metrics": metrics, "history": history, "runs": runs()})
         save_state(state_path, model, optimizers, {
             "config": config.to_dict(), "step": step, "elapsed_s": timer.wall(), "elapsed_cpu_s": timer.cpu(),
             "history": history,
             "position": {"epoch": batches.epoch, "consumed": batches.consumed},
             "earlier_runs": earlier_runs, "init": init_record})
-        saved_at = step
-
-    def evaluate(entry: dict[str, float]) -> None:
-        if eval_images:
-            entry.update(evaluate_model(model, eval_images, device))
 
     def log() -> dict[str, float]:
         history.append({"step": step, "time_s": round(timer.wall(), 3), "cpu_s": round(timer.cpu(), 3),
@@ -285,18 +299,18 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         return history[-1]
 
     sums: dict[str, list[float]] = {}
-    bar = tqdm(total=steps if minutes is None else None, initial=step, disable=not progress, unit="step",
+    bar = tqdm(total=steps if minutes is None else None, initial=step, disable=not (progress and ranks.main), unit="step",
                desc=config.name if minutes is None else f"{config.name} ({minutes:g} min)")
     timer = Clock(elapsed, elapsed_cpu)
     model.train()
-    while (done := fraction_done()) < 1:
+    while not ranks.agree((done := fraction_done()) >= 1):
         lr = learning_rate(t, base_lr, step, done)
         for group in main_opt.param_groups:
             group["lr"] = lr
         x = next(batches).to(device, non_blocking=True, memory_format=memory_format)
         main_opt.zero_grad(set_to_none=True)
         with autocast:
-            loss, logs = model.training_loss(x)
+            loss, logs = loss_function(x)
         logs = {"loss": loss.item(), **logs}
         if not math.isfinite(logs["loss"]):
             raise FloatingPointError(f"the loss became {logs['loss']} at step {step + 1}")
@@ -309,12 +323,14 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
         bar.set_postfix({k: f"{logs[k]:.4g}" for k in ("loss", "bpp", "psnr") if k in logs}, refresh=False)
         bar.update()
         if step % t.eval_every == 0:
-            evaluate(log())
+            log()
             checkpoint()
         elif step % t.log_every == 0:
             log()
     bar.close()
     if saved_at != step:  # the final evaluation and checkpoint, unless the last step just made them
-        evaluate(log() if not history or history[-1]["step"] != step else history[-1])
+        if not history or history[-1]["step"] != step:
+            log()
         checkpoint()
+    ranks.close()
     return model.eval(), history
