@@ -1,17 +1,20 @@
 # The two commands: `make book` and `make test`. Both create .venv on first use.
+# `make lab` opens the chapters (notebooks/) in JupyterLab from the same .venv.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test unit nbval notebooks clean
+.PHONY: book test unit nbval notebooks lab clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e ".[book,dev]"
+	$(BIN)/pip install -q -e ".[book,dev,lab]"
 	touch $(STAMP)
 
+# MathJax is served from _build/html/_static/ so that math renders offline: the first build fetches
+# it from the npm registry into the ignored .cache/ folder (scripts/offline_mathjax.py).
 book: $(STAMP)
 	rm -rf _build/html
 	$(BIN)/jupyter-book build --all -W -n --keep-going .
@@ -32,5 +35,11 @@ notebooks: $(STAMP)
 	        --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.record_timing=False $$nb || exit 1; \
 	done
 
+# JupyterLab rooted at notebooks/, with the project's kernel (the .venv's python3).
+# Extra options: make lab LAB_ARGS="--no-browser --port 8890"
+lab: $(STAMP)
+	$(BIN)/jupyter lab $(LAB_ARGS) notebooks
+
+# Keeps .cache/ (the fetched MathJax) so that the next build stays offline.
 clean:
 	rm -rf _build .pytest_cache
