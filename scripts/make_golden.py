@@ -16,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-from lic.codec import get_codec
+from lic.registry import get_codec
 from lic.data import evaluation_set
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"

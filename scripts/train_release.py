@@ -6,7 +6,7 @@
 All processes start together and share the machine (on one GPU they share it too: the book's
 models are small, and an 80 GB card holds all ten). Each process uses one data-loading worker and
 its share of the CPU cores; its output goes to ``<out>/logs/<config>.log``. Checkpoints are written to ``--out`` (default: the
-repository's ``checkpoints/``), replacing the ones there unless ``--resume`` continues them. At the
+shipped weights' folder, ``src/lic/weights``), replacing the ones there unless ``--resume`` continues them. At the
 end a table lists each checkpoint's steps, minutes, device and evaluation bpp/PSNR, read from its
 provenance JSON; the exit status is 1 if any run failed.
 """
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
     budget = parser.add_mutually_exclusive_group(required=True)
     budget.add_argument("--minutes", type=float, help="wall-clock minutes per run (all runs at once)")
     budget.add_argument("--steps", type=int, help="steps per run")
-    parser.add_argument("--out", type=Path, default=ROOT / "checkpoints", help="checkpoint folder")
+    parser.add_argument("--out", type=Path, default=ROOT / "src" / "lic" / "weights", help="checkpoint folder")
     parser.add_argument("--device", help="cpu, cuda ... (default: cuda if available)")
     parser.add_argument("--resume", action="store_true", help="continue the runs saved in --out")
     parser.add_argument("--workers", type=int, default=1, help="data-loading processes per run")

@@ -11,7 +11,7 @@ import torch
 from PIL import Image, ImageFile
 
 from lic import baselines
-from lic.codec import BitstreamError, _REGISTRY, sniff
+from lic.codec import REGISTERED, BitstreamError, sniff
 from lic.data import load_image, to_uint8
 from lic.metrics import bpp, psnr
 
@@ -35,7 +35,7 @@ def crop(photo: torch.Tensor) -> torch.Tensor:
 
 def test_registered() -> None:
     for codec in CODECS:
-        assert _REGISTRY[codec.name].factory is type(codec)
+        assert REGISTERED[codec.name].factory is type(codec)
 
 
 @pytest.mark.parametrize("codec", CODECS, ids=IDS)

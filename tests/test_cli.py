@@ -4,6 +4,7 @@ import json
 import pytest
 
 from lic.__main__ import main
+from lic.codec import BitstreamError
 from lic.data import save_image
 
 
@@ -63,3 +64,22 @@ def test_not_an_image_is_a_readable_error(tmp_path, capsys):
 def test_unknown_codec_is_a_readable_error(photo, tmp_path, capsys):
     assert main(["compress", str(photo), str(tmp_path / "x"), "--codec", "nope", "--quality", "5"]) == 1
     assert "unknown codec" in capsys.readouterr().err
+
+
+def test_codecs_json_lists_every_codec_with_its_qualities(capsys):
+    assert main(["codecs", "--json"]) == 0
+    rows = {row["name"]: row for row in json.loads(capsys.readouterr().out)}
+    assert rows["balle2017"]["qualities"] == [1, 3, 5, 7] and rows["jpeg"]["quality_range"] == [1, 100]
+    assert all(row["description"] for row in rows.values())
+
+
+def test_a_bitstream_error_outside_decompress_is_reported_without_an_input_file(photo, monkeypatch, capsys):
+    """eval and train have no ``input`` argument; the handler must not crash on it."""
+    import lic.evaluate
+
+    def broken(*args, **kwargs):
+        raise BitstreamError("corrupt stream: checksum (CRC-32) does not match")
+
+    monkeypatch.setattr(lic.evaluate, "evaluate", broken)
+    assert main(["eval", "--codec", "jpeg", "--quality", "50", "--images", str(photo.parent)]) == 2
+    assert capsys.readouterr().err.strip() == "error: corrupt stream: checksum (CRC-32) does not match"

@@ -3,7 +3,8 @@ import random
 
 import pytest
 
-from lic.codec import MAGIC, BitstreamError, Header, available, get_codec, pack, sniff, unpack
+from lic.codec import MAGIC, BitstreamError, Header, pack, sniff, unpack
+from lic.registry import available, get_codec
 
 HEADER = Header("balle2017", 3, 512, 768)
 PAYLOAD = bytes(range(256)) * 3

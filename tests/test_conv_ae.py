@@ -6,13 +6,16 @@ import pytest
 import torch
 
 from lic import jpeg
-from lic.codec import get_codec
+from lic.registry import get_codec
 from lic.data import crop_to, evaluation_set
 from lic.metrics import bpp, psnr
-from lic.models import CONV_AE_QUALITIES, MODELS
-from lic.models.common import CHECKPOINTS, LearnedCodec
+from lic.checkpoints import load_checkpoint, save_checkpoint, weights_dir
+from lic.learned_codec import LearnedCodec
+from lic.models import MODELS
+from lic.models.conv_ae import QUALITIES as CONV_AE_QUALITIES
 from lic.models.conv_ae import ConvAECodec, PakaKhatterAE, rgb_to_ycbcr, ycbcr_to_rgb
-from lic.train import TrainConfig, save_checkpoint
+from lic.models.registry import CodecSpec
+from lic.train import TrainConfig
 
 #: The paper's Figure 4: parameters of conv2d_1 .. conv2d_6 (Keras counts, weights + biases).
 PAPER_LAYERS = [896, 18496, 73856, 147584, 73792, 1731]
@@ -37,7 +40,7 @@ def test_paper_parameter_count() -> None:
     assert [sum(p.numel() for p in c.parameters()) for c in convs] == PAPER_LAYERS
     assert [(c.in_channels, c.out_channels, c.kernel_size) for c in convs] == [
         (3, 32, (3, 3)), (32, 64, (3, 3)), (64, 128, (3, 3)), (128, 128, (3, 3)), (128, 64, (3, 3)), (64, 3, (3, 3))]
-    assert MODELS["conv_ae"] is PakaKhatterAE
+    assert MODELS["conv-ae-paper"] is PakaKhatterAE and MODELS["conv-ae"] is ConvAECodec
 
 
 def test_paper_shapes_follow_the_table() -> None:
@@ -114,10 +117,10 @@ def test_codec_round_trip_matches_eval_forward(tiny: ConvAECodec) -> None:
 
 
 def test_bpp_is_counted_from_the_bytes(tiny: ConvAECodec, tmp_path) -> None:
-    config = TrainConfig(model="conv_ae_codec", name="tiny",
+    config = TrainConfig(model="conv-ae", name="tiny",
                          model_args={"bottleneck": 4, "lmbda": 0.01, "widths": [8, 8, 8]})
-    save_checkpoint(tiny, tmp_path / "tiny", config)
-    codec = LearnedCodec({1: "tiny"}, multiple=4, folder=tmp_path)
+    save_checkpoint(tiny, tmp_path / "tiny", config.to_dict())
+    codec = LearnedCodec(CodecSpec("tiny", {1: ("tiny", 0)}), folder=tmp_path)
     codec.name = "tiny-conv-ae"
     image = _image(30, 46, seed=7)[0]  # not a multiple of 4: padded, then cropped back
     data = codec.compress(image, 1)
@@ -131,7 +134,7 @@ def test_bpp_is_counted_from_the_bytes(tiny: ConvAECodec, tmp_path) -> None:
 
 # ----------------------------------------------------------------------------- shipped checkpoints
 def test_registered_codec_round_trips_a_crop_with_its_checkpoints() -> None:
-    missing = [q for q in CONV_AE_QUALITIES if not (CHECKPOINTS / f"conv-ae-q{q}.safetensors").is_file()]
+    missing = [q for q in CONV_AE_QUALITIES if not (weights_dir() / f"conv-ae-q{q}.safetensors").is_file()]
     assert not missing, f"checkpoints conv-ae-q{missing} are not shipped"
     codec = get_codec("conv-ae")
     assert codec.qualities == CONV_AE_QUALITIES
@@ -147,9 +150,7 @@ def test_registered_codec_round_trips_a_crop_with_its_checkpoints() -> None:
 
 
 def test_shipped_paper_checkpoint_is_the_paper_model() -> None:
-    from lic.train import load_checkpoint
-
-    path = CHECKPOINTS / "conv-ae-paper"
+    path = weights_dir() / "conv-ae-paper"
     assert path.with_suffix(".safetensors").is_file(), "conv-ae-paper is not shipped"
     model = load_checkpoint(path)
     assert isinstance(model, PakaKhatterAE)

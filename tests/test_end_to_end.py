@@ -1,15 +1,25 @@
 """Chapter 3's models as codecs: shapes, losses, exact round trips, real bits vs estimate, bad input."""
 import dataclasses
 
+from pathlib import Path
+
 import pytest
 import torch
 
-from lic.codec import BitstreamError, get_codec
+from lic.codec import BitstreamError
+from lic.registry import get_codec
 from lic.data import evaluation_set
 from lic.entropy import estimate_bits
-from lic.models import BALLE2017_QUALITIES, FactorizedPrior, ModulatedAutoencoder
-from lic.models.common import CONFIGS, LearnedCodec, synthesize
-from lic.train import load_config, save_checkpoint
+from lic.checkpoints import save_checkpoint
+from lic.learned_codec import LearnedCodec
+from lic.models.balle2017 import QUALITIES as BALLE2017_QUALITIES
+from lic.models.balle2017 import FactorizedPrior
+from lic.models.base import synthesize
+from lic.models.modulated import ModulatedAutoencoder
+from lic.models.registry import CodecSpec
+from lic.train import load_config
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 torch.set_num_threads(1)
 
@@ -39,7 +49,7 @@ def test_modulation_changes_the_latent_per_rate():
     for layer in model.mod:  # make the gains depend visibly on λ
         torch.nn.init.normal_(layer.net[0].weight, std=2.0)
     x = torch.rand(1, 3, 32, 32)
-    y0, y3 = model.g_a(x, torch.tensor([0])), model.g_a(x, torch.tensor([3]))
+    y0, y3 = model.analysis(x, 0), model.analysis(x, 3)
     assert not torch.allclose(y0, y3)
 
 
@@ -48,12 +58,14 @@ def test_compress_decompress_is_exact_in_latent_space(cls, photo):
     torch.manual_seed(0)
     model = cls(N=8, M=12).eval()
     model.update()
-    kwargs = {"rate": 2} if cls is ModulatedAutoencoder else {}
+    rate = 2 if cls is ModulatedAutoencoder else 0
     x = photo[None]
     with torch.inference_mode():
-        payload = model.compress(x, **kwargs)
-        decoded = model.decompress(payload, tuple(x.shape[-2:]), **kwargs)
-        expected = model(x, **kwargs)["x_hat"]
+        payload = model.compress(x, rate)
+        decoded = model.decompress(payload, tuple(x.shape[-2:]), rate)
+        expected = model(x, rate)["x_hat"]
+        estimate = float(estimate_bits(model(x, rate)["likelihoods"]))
+    assert model.estimate_bits(x, rate) == pytest.approx(estimate)
     assert torch.allclose(decoded, expected, atol=1e-5)
 
 
@@ -62,8 +74,8 @@ def test_learned_codec_from_a_saved_checkpoint(tmp_path, photo):
     config = load_config(CONFIGS / "balle2017-q3.toml")
     model = FactorizedPrior(N=8, M=12).eval()
     config = dataclasses.replace(config, model_args={"N": 8, "M": 12, "lmbda": 0.0067})
-    save_checkpoint(model, tmp_path / "tiny", config)
-    codec = LearnedCodec({3: "tiny"}, folder=tmp_path)
+    save_checkpoint(model, tmp_path / "tiny", config.to_dict())
+    codec = LearnedCodec(CodecSpec("tiny", {3: ("tiny", 0)}), folder=tmp_path)
     codec.name = "balle2017"
     odd = photo[:, :37, :53]
     data = codec.compress(odd, 3)
@@ -118,3 +130,18 @@ def test_strip_synthesis_matches_the_whole_image_and_ignores_thread_count(rows):
     assert torch.allclose(one, whole, atol=1e-5)
     assert torch.equal(one, two)
     assert torch.get_num_threads() == threads
+
+
+def test_the_modulated_model_starts_as_the_single_rate_model_it_is_initialised_from():
+    torch.manual_seed(0)
+    single = FactorizedPrior(N=8, M=12).eval()
+    modulated = ModulatedAutoencoder(N=8, M=12).eval()
+    modulated.warm_start_from(single)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        for rate in range(modulated.rates):
+            assert torch.allclose(modulated(x, rate)["x_hat"], single(x)["x_hat"], atol=1e-5)
+    with pytest.raises(ValueError, match="differ in width"):
+        ModulatedAutoencoder(N=8, M=16).warm_start_from(single)
+    with pytest.raises(ValueError, match="cannot initialise"):
+        FactorizedPrior(N=8, M=12).warm_start_from(modulated)

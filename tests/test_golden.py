@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from lic.codec import get_codec
+from lic.registry import get_codec
 
 GOLDEN = Path(__file__).parent / "golden"
 MANIFEST = json.loads((GOLDEN / "manifest.json").read_text())

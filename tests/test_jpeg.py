@@ -11,7 +11,8 @@ import torch
 from PIL import Image
 
 from lic import jpeg
-from lic.codec import BitstreamError, get_codec, pack, unpack, Header
+from lic.codec import BitstreamError, pack, unpack, Header
+from lic.registry import get_codec
 from lic.data import evaluation_set, from_uint8, to_uint8
 from lic.metrics import psnr
 
@@ -121,7 +122,7 @@ def test_quant_tables() -> None:
 
 
 def test_quantize_rounds_half_away_from_zero() -> None:
-    assert jpeg.quantize(np.array([2.5, -2.5, 7.49, -7.5]), 5).tolist() == [1, -1, 1, -2]
+    assert jpeg.quantize_coefficients(np.array([2.5, -2.5, 7.49, -7.5]), 5).tolist() == [1, -1, 1, -2]
 
 
 def test_zigzag() -> None:
@@ -321,3 +322,11 @@ def test_arithmetic_codec_rejects_bad_streams(small: torch.Tensor) -> None:
     for bad in (bytes(flipped), *header_flips, other_codec, bad_words):
         with pytest.raises(BitstreamError):
             codec.decompress(bad)
+
+
+def test_the_longhand_colour_equations_are_the_published_matrices():
+    rgb = np.random.default_rng(0).integers(0, 256, (7, 5, 3)).astype(np.float64)
+    offset = np.array([0.0, jpeg.colour.CHROMA_OFFSET, jpeg.colour.CHROMA_OFFSET])
+    ycc = rgb @ np.array(jpeg.colour.RGB_TO_YCBCR).T + offset
+    np.testing.assert_allclose(jpeg.rgb_to_ycbcr(rgb), ycc, atol=1e-9)
+    np.testing.assert_allclose(jpeg.ycbcr_to_rgb(ycc), (ycc - offset) @ np.array(jpeg.colour.YCBCR_TO_RGB).T, atol=1e-9)

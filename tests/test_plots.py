@@ -3,7 +3,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from lic.codec import available  # noqa: E402
+from lic.registry import available  # noqa: E402
 from lic.plots import STYLES, rd_curves, style  # noqa: E402
 
 

@@ -3,60 +3,55 @@ import functools
 import hashlib
 import json
 import math
+import time
 
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 from safetensors import safe_open
 from torch import nn
-from torch.nn import functional as F
 
 from lic import data, models
+from lic.entropy import FactorizedDensity
+from lic.models import LearnedModel
 from lic.__main__ import main
-from lic.train import (CheckpointError, TrainConfig, TrainSettings, learning_rate, load_checkpoint, load_config,
-                       read_provenance, save_checkpoint, train, training_cost, training_runs)
+from lic.checkpoints import (CheckpointError, load_checkpoint, read_provenance, save_checkpoint, training_cost,
+                             training_runs)
+from lic.train import TrainConfig, TrainSettings, learning_rate, load_config, train
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
 
 EXACT = 0.1 + 1e-7  # not representable in fp16: a buffer holding it must come back unchanged
 
 
-class Tiny(nn.Module):
-    """A 4x-downsampling autoencoder with a Laplace entropy model, noise in training, rounding in eval."""
+class Tiny(LearnedModel):
+    """A 4x-downsampling learned codec with a factorized prior, and one buffer that fp16 cannot hold."""
+
+    stride = 4
 
     def __init__(self, channels: int = 4, lmbda: float = 0.01) -> None:
         super().__init__()
-        self.lmbda = lmbda
+        self.lmbda, self.lambdas = lmbda, (lmbda,)
         self.encoder = nn.Conv2d(3, channels, 4, stride=4)
         self.decoder = nn.ConvTranspose2d(channels, 3, 4, stride=4)
-        self.log_scale = nn.Parameter(torch.zeros(channels))
-        self.quantiles = nn.Parameter(torch.tensor([-1.0, 0.0, 1.0]).repeat(channels, 1))
+        self.entropy = FactorizedDensity(channels)
         self.register_buffer("scale_table", torch.full((3,), EXACT))
-        self.register_buffer("cdf", torch.zeros(0, dtype=torch.int32))
 
-    def forward(self, x: torch.Tensor) -> dict:
-        y = self.encoder(x)
-        y_hat = y + torch.rand_like(y) - 0.5 if self.training else torch.round(y)
-        laplace = torch.distributions.Laplace(0.0, self.log_scale.exp()[None, :, None, None])
-        p = (laplace.cdf(y_hat + 0.5) - laplace.cdf(y_hat - 0.5)).clamp_min(1e-9)
-        return {"x_hat": self.decoder(y_hat), "likelihoods": {"y": p}}
+    def analysis(self, x: torch.Tensor, rate: int = 0) -> torch.Tensor:
+        return self.encoder(x)
 
-    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        out = self(x)
-        bpp = -torch.log2(out["likelihoods"]["y"]).sum() / (x.shape[0] * x.shape[2] * x.shape[3])
-        mse = F.mse_loss(out["x_hat"], x)
-        return bpp + self.lmbda * 255**2 * mse, {"bpp": bpp.item(), "mse": mse.item(),
-                                                 "psnr": -10 * math.log10(mse.item())}
-
-    def aux_loss(self) -> torch.Tensor:
-        return (self.quantiles[:, 2] - self.quantiles[:, 0] - 4).abs().sum()
-
-    def update(self) -> None:
-        self.cdf = torch.tensor([0, 65537, 1 << 24, 123456789], dtype=torch.int32)
+    def synthesis(self, y_hat: torch.Tensor, rate: int = 0) -> torch.Tensor:
+        return self.decoder(y_hat)
 
 
 @pytest.fixture
 def config_path(tmp_path, monkeypatch):
     """A repository-like folder: pyproject.toml, 6 smooth 32x32 photos, a config; Tiny registered."""
-    monkeypatch.setattr(models, "MODELS", {**getattr(models, "MODELS", {}), "tiny": Tiny}, raising=False)
+    monkeypatch.setitem(models.MODELS, "tiny", Tiny)
+    monkeypatch.setenv("LIC_WEIGHTS", str(tmp_path / "checkpoints"))  # the default output folder
     monkeypatch.setattr(data, "evaluation_set", lambda: [("eval", _photo(99, 20, 28))])
     # 6 crops an epoch, 3 batches: the runs below cross epochs and resume in mid-epoch
     monkeypatch.setattr(data, "training_loader", functools.partial(data.training_loader, length=6))
@@ -91,7 +86,7 @@ def test_loss_decreases_and_checkpoints_are_written(config_path, tmp_path):
     assert [h["step"] for h in history] == list(range(1, 21))
     assert np.mean([h["loss"] for h in history[-5:]]) < 0.7 * np.mean([h["loss"] for h in history[:5]])
     assert history[15]["lr"] == pytest.approx(1e-2) and history[16]["lr"] == pytest.approx(1e-3)  # lr_drop_at 0.8
-    assert {"bpp", "psnr", "aux", "eval_bpp", "eval_psnr"} <= history[-1].keys()
+    assert {"bpp", "psnr", "eval_bpp", "eval_psnr"} <= history[-1].keys()
     assert not model.training
     provenance = json.loads((tmp_path / "checkpoints" / "tiny-q1.json").read_text())
     assert provenance["steps"] == 20 and provenance["model"] == "tiny" and provenance["model_args"] == {"channels": 4}
@@ -111,22 +106,22 @@ def test_checkpoint_round_trip_keeps_buffers_exact(config_path, tmp_path):
     model = Tiny()
     with torch.no_grad():
         model.decoder.weight.add_(0.123456789)
-    save_checkpoint(model, tmp_path / "m", config, {"steps": 0})
+    save_checkpoint(model, tmp_path / "m", config.to_dict(), {"steps": 0})
     with safe_open(tmp_path / "m.safetensors", framework="pt") as f:
         dtypes = {k: f.get_tensor(k).dtype for k in f.keys()}
     assert dtypes["decoder.weight"] == torch.float16
-    assert dtypes["cdf"] == torch.int32 and dtypes["scale_table"] == torch.float32
+    assert dtypes["entropy.pmf_counts"] == torch.int32 and dtypes["scale_table"] == torch.float32
     loaded = load_checkpoint(tmp_path / "m")
     assert isinstance(loaded, Tiny) and not loaded.training
     for name, p in model.named_parameters():
         assert torch.equal(dict(loaded.named_parameters())[name], p.detach().half().float()), name
-    assert torch.equal(loaded.cdf, torch.tensor([0, 65537, 1 << 24, 123456789], dtype=torch.int32))
+    assert torch.equal(loaded.entropy.pmf_counts, model.entropy.pmf_counts) and loaded.entropy.pmf_counts.numel() > 0
     assert torch.equal(loaded.scale_table, torch.full((3,), EXACT))
-    assert load_checkpoint(tmp_path / "m.safetensors").cdf.shape == (4,)
+    assert torch.equal(load_checkpoint(tmp_path / "m.safetensors").entropy.table_medians, model.entropy.table_medians)
 
 
 def test_tampered_missing_or_unknown_checkpoints_are_refused(config_path, tmp_path):
-    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path))
+    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path).to_dict())
     weights, provenance = tmp_path / "m.safetensors", tmp_path / "m.json"
     payload = bytearray(weights.read_bytes())
     payload[-1] ^= 1
@@ -136,7 +131,7 @@ def test_tampered_missing_or_unknown_checkpoints_are_refused(config_path, tmp_pa
     weights.unlink()
     with pytest.raises(CheckpointError, match="no checkpoint weights"):
         load_checkpoint(tmp_path / "m")
-    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path))
+    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path).to_dict())
     provenance.write_text(provenance.read_text().replace('"model": "tiny"', '"model": "nope"'))
     with pytest.raises(CheckpointError, match="unknown model 'nope'"):
         load_checkpoint(tmp_path / "m")
@@ -181,24 +176,36 @@ def test_config_errors_name_the_problem(config_path, text, message):
         load_config(config_path)
 
 
-def test_minutes_budget_stops_in_time(config_path, tmp_path):
-    _, history = train(load_config(config_path), minutes=0.01, out_dir=tmp_path, progress=False)
+@pytest.mark.parametrize("clock", ["wall", "cpu"])
+def test_minutes_budget_stops_in_time(config_path, tmp_path, clock):
+    _, history = train(load_config(config_path), minutes=0.01, clock=clock, out_dir=tmp_path, progress=False)
     provenance = json.loads((tmp_path / "tiny-q1.json").read_text())
-    assert provenance["budget"] == {"minutes": 0.01} and provenance["steps"] == history[-1]["step"] >= 1
-    assert 0.6 <= history[-1]["time_s"] < 10
+    assert provenance["budget"] == {"minutes": 0.01, "clock": clock} and provenance["steps"] == history[-1]["step"] >= 1
+    spent = history[-1]["time_s" if clock == "wall" else "cpu_s"]
+    assert 0.6 <= spent < 10
+    run = provenance["runs"][-1]
+    assert 0 < run["cpu_time_s"] and run["wall_time_s"] > 0
+
+
+def test_a_cpu_budget_does_not_count_time_spent_waiting():
+    from lic.train.loop import Clock
+
+    clock = Clock(wall=10.0, cpu=4.0)
+    time.sleep(0.3)
+    assert clock.wall() >= 10.3 and clock.cpu() < 4.2
 
 
 def test_command_line(config_path, tmp_path, capsys):
     assert main(["train", str(config_path), "--steps", "3", "--out", str(tmp_path / "out"), "-q"]) == 0
     assert "tiny-q1.safetensors: 3 steps" in capsys.readouterr().out
-    assert load_checkpoint(tmp_path / "out" / "tiny-q1").cdf.shape == (4,)
+    assert load_checkpoint(tmp_path / "out" / "tiny-q1").entropy.pmf_counts.numel() > 0
     assert main(["train", str(config_path), "--steps", "3", "--out", str(tmp_path / "out"), "-q"]) == 1
     assert "exists" in capsys.readouterr().err
 
 
 def test_a_copy_without_git_names_its_commit_in_the_environment(config_path, tmp_path, monkeypatch):
     monkeypatch.setenv("LIC_GIT_COMMIT", "0123abc")
-    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path))
+    save_checkpoint(Tiny(), tmp_path / "m", load_config(config_path).to_dict())
     assert json.loads((tmp_path / "m.json").read_text())["git"] == {"commit": "0123abc", "dirty": None}
 
 
@@ -209,9 +216,7 @@ def test_train_release_runs_configs_side_by_side_and_reports_failures(tmp_path, 
 
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
 
-    from lic.models.common import CONFIGS, REPOSITORY_ROOT
-
-    spec = importlib.util.spec_from_file_location("train_release", REPOSITORY_ROOT / "scripts" / "train_release.py")
+    spec = importlib.util.spec_from_file_location("train_release", ROOT / "scripts" / "train_release.py")
     release = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(release)
     broken = tmp_path / "broken.toml"
@@ -273,11 +278,11 @@ def test_checkpoints_without_a_chain_report_one_run(tmp_path):
     assert training_cost(legacy) == {"runs": 1, "steps": 1500, "wall_hours": 1.0, "cpu_hours": 2.0}
 
 
-def test_init_refuses_another_model(config_path, tmp_path):
+def test_init_refuses_another_model(config_path, tmp_path, monkeypatch):
     class Other(Tiny):
         pass
 
-    models.MODELS["other"] = Other
+    monkeypatch.setitem(models.MODELS, "other", Other)
     config = load_config(config_path)
     other = TrainConfig.from_dict({**config.to_dict(), "model": "other"}, root=config.root)
     train(other, steps=1, out_dir=tmp_path, progress=False)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -9,18 +10,21 @@ from .codec import BitstreamError
 
 
 def _codecs(args: argparse.Namespace) -> None:
-    from .codec import available, get_codec
+    from .registry import available, describe
 
-    for name, description in available().items():
-        print(f"{name:<18} {description}")
+    if args.json:
+        print(json.dumps(describe(), indent=1))
+        return
+    rows = describe() if args.verbose else [{"name": n, "description": d} for n, d in available().items()]
+    for row in rows:
+        print(f"{row['name']:<18} {row['description']}")
         if args.verbose:
-            codec = get_codec(name)
-            print(f"{'':<18} qualities {list(codec.qualities)}")
+            print(f"{'':<18} qualities {row['qualities']} (accepts {row['quality_range'][0]}-{row['quality_range'][1]})")
 
 
 def _compress(args: argparse.Namespace) -> None:
-    from .codec import get_codec
     from .data import load_image
+    from .registry import get_codec
     from .metrics import bpp
 
     codec = get_codec(args.codec)
@@ -32,8 +36,9 @@ def _compress(args: argparse.Namespace) -> None:
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from .codec import decode_any, sniff
+    from .codec import sniff
     from .data import save_image
+    from .registry import decode_any
 
     data = Path(args.input).read_bytes()
     image = decode_any(data)
@@ -42,11 +47,9 @@ def _decompress(args: argparse.Namespace) -> None:
 
 
 def _eval(args: argparse.Namespace) -> None:
-    from .codec import get_codec
     from .evaluate import evaluate, images_from_folder, mean_curve, save_json
 
-    codec = get_codec(args.codec)
-    points = evaluate(codec, args.quality, images_from_folder(args.images), progress=not args.quiet)
+    points = evaluate(args.codec, args.quality, images_from_folder(args.images), progress=not args.quiet)
     print(f"{'quality':>8} {'bpp':>8} {'PSNR':>8} {'MS-SSIM':>8} {'enc s':>7} {'dec s':>7}")
     for row in mean_curve(points):
         print(f"{row['quality']:>8} {row['bpp']:>8.4f} {row['psnr']:>8.3f} {row['ms_ssim']:>8.5f} "
@@ -62,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("codecs", help="list the registered codecs")
     p.add_argument("-v", "--verbose", action="store_true", help="also show each codec's default qualities")
+    p.add_argument("--json", action="store_true", help="name, description and qualities of each codec as JSON")
     p.set_defaults(func=_codecs)
 
     p = sub.add_parser("compress", help="compress an image file")
@@ -85,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_eval)
 
     p = sub.add_parser("train", help="train a model from a TOML config under configs/")
-    from .train import add_train_arguments, run_train
+    from .train.cli import add_train_arguments, run_train
 
     add_train_arguments(p)
     p.set_defaults(func=run_train)
@@ -98,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except BitstreamError as err:
-        print(f"error: {args.input}: {err}", file=sys.stderr)
+        where = getattr(args, "input", None)
+        print(f"error: {where}: {err}" if where else f"error: {err}", file=sys.stderr)
         return 2
     except (ValueError, KeyError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)

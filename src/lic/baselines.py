@@ -34,6 +34,10 @@ class PillowCodec(Codec):
     """A codec that writes one of Pillow's image formats (``pil_format``) with chosen save options."""
 
     pil_format: str = ""
+    quality_bounds: tuple[int, int] = (0, 100)  # the qualities the library accepts
+
+    def quality_range(self) -> tuple[int, int]:
+        return self.quality_bounds
 
     @abstractmethod
     def save_options(self, quality: int) -> dict[str, Any]:
@@ -114,10 +118,8 @@ class JPEG(PillowCodec):
 
     name = "jpeg"
     pil_format = "JPEG"
-    qualities = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
-
-    def quality_range(self) -> tuple[int, int]:
-        return (1, 100)
+    qualities = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90)  # the default sweep
+    quality_bounds = (1, 100)
 
     def save_options(self, quality: int) -> dict[str, Any]:
         return {"quality": quality, "subsampling": "4:2:0", "optimize": False}
@@ -142,10 +144,8 @@ class JPEG2000(PillowCodec):
 
     name = "jpeg2000"
     pil_format = "JPEG2000"
-    qualities = (10, 15, 25, 40, 60, 80, 100, 150, 200)
-
-    def quality_range(self) -> tuple[int, int]:
-        return (1, 2400)
+    qualities = (10, 15, 25, 40, 60, 80, 100, 150, 200)  # the default sweep
+    quality_bounds = (1, 2400)
 
     def save_options(self, quality: int) -> dict[str, Any]:
         return {
@@ -172,10 +172,8 @@ class WebP(PillowCodec):
 
     name = "webp"
     pil_format = "WEBP"
-    qualities = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)
-
-    def quality_range(self) -> tuple[int, int]:
-        return (0, 100)
+    qualities = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)  # the default sweep
+    quality_bounds = (0, 100)
 
     def save_options(self, quality: int) -> dict[str, Any]:
         return {"quality": quality, "method": 6, "lossless": False}
@@ -200,10 +198,8 @@ class AVIF(PillowCodec):
 
     name = "avif"
     pil_format = "AVIF"
-    qualities = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)
-
-    def quality_range(self) -> tuple[int, int]:
-        return (0, 100)
+    qualities = (0, 10, 20, 30, 40, 50, 60, 70, 80, 90)  # the default sweep
+    quality_bounds = (0, 100)
 
     def require(self) -> None:
         if not features.check("avif"):
@@ -244,10 +240,8 @@ class HEVC(PillowCodec):
 
     name = "hevc"
     pil_format = "HEIF"
-    qualities = (10, 20, 30, 35, 40, 45, 50, 55, 60)
-
-    def quality_range(self) -> tuple[int, int]:
-        return (0, 100)
+    qualities = (10, 20, 30, 35, 40, 45, 50, 55, 60)  # the default sweep
+    quality_bounds = (0, 100)
 
     def require(self) -> None:
         try:

@@ -1,4 +1,7 @@
-"""One protocol for every codec in the book, a registry of named codecs, and our container header.
+"""One protocol for every codec in the book, how codecs register, and our container header.
+
+The codecs themselves live in :mod:`lic.baselines`, :mod:`lic.jpeg` and :mod:`lic.models`; use
+them by name through :mod:`lic.registry` (``get_codec("jpeg")``).
 
 Data flows one way: image -> ``Codec.compress`` -> bytes -> ``Codec.decompress`` -> image.
 Images are float tensors ``[3, H, W]`` in [0, 1] (see :mod:`lic.data`).
@@ -75,15 +78,18 @@ class Codec(ABC):
         return (min(self.qualities), max(self.qualities))
 
 
-# ----------------------------------------------------------------------------- registry
+# ----------------------------------------------------------------------------- registration
 @dataclass(frozen=True)
-class _Entry:
+class Registration:
+    """A codec's factory (called lazily, on first use) and its one-line description."""
+
     factory: Callable[[], Codec]
     description: str
 
 
-_REGISTRY: dict[str, _Entry] = {}
-_INSTANCES: dict[str, Codec] = {}
+#: name -> registration; filled by the ``@register`` decorators of the implementations, read by
+#: :mod:`lic.registry` (which imports them all). This module imports no implementation.
+REGISTERED: dict[str, Registration] = {}
 
 
 def register(name: str, description: str) -> Callable:
@@ -93,36 +99,12 @@ def register(name: str, description: str) -> Callable:
     """
 
     def deco(factory: Callable[[], Codec]) -> Callable[[], Codec]:
-        if name in _REGISTRY:
+        if name in REGISTERED:
             raise ValueError(f"codec {name!r} is registered twice")
-        _REGISTRY[name] = _Entry(factory, description)
+        REGISTERED[name] = Registration(factory, description)
         return factory
 
     return deco
-
-
-def _load_builtin_codecs() -> None:
-    """Import the modules whose import registers the book's codecs."""
-    from . import baselines, jpeg  # noqa: F401  (registration side effect)
-    from . import models  # noqa: F401
-
-
-def available() -> dict[str, str]:
-    """Names of all registered codecs mapped to one-line descriptions."""
-    _load_builtin_codecs()
-    return {name: entry.description for name, entry in sorted(_REGISTRY.items())}
-
-
-def get_codec(name: str) -> Codec:
-    """The codec registered under ``name`` (constructed once, then cached)."""
-    _load_builtin_codecs()
-    if name not in _REGISTRY:
-        raise KeyError(f"unknown codec {name!r}; known codecs: {', '.join(sorted(_REGISTRY))}")
-    if name not in _INSTANCES:
-        codec = _REGISTRY[name].factory()
-        codec.name = name
-        _INSTANCES[name] = codec
-    return _INSTANCES[name]
 
 
 # ----------------------------------------------------------------------------- container
@@ -197,8 +179,3 @@ def sniff(data: bytes) -> str:
         if brand in (b"heic", b"heix", b"mif1", b"msf1", b"hevc"):
             return "hevc"
     raise BitstreamError("unknown bitstream format (not a lic container, JPEG, JPEG 2000, WebP, AVIF or HEIF)")
-
-
-def decode_any(data: bytes) -> torch.Tensor:
-    """Decode bytes of any format this package writes, choosing the decoder from the bytes."""
-    return get_codec(sniff(data)).decompress(data)

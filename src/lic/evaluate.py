@@ -14,7 +14,8 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
-from .codec import Codec, get_codec
+from .codec import Codec
+from .registry import get_codec
 from .data import load_image, list_images
 from .metrics import bpp, ms_ssim, psnr
 

@@ -9,7 +9,7 @@ How the papers' pieces appear in the code (equation numbers are Zheng & Liang's,
 paper; Ballé et al. name the same pieces in their Sections 2-3):
 
 - ``y = g_a(x)``, ``ŷ = round(y)``, ``x̂ = g_s(ŷ)``, trained on Zheng & Liang eq. (1),
-  ``argmin R + λ D`` (:func:`lic.models.common.rate_distortion`).
+  ``argmin R + λ D`` (:func:`lic.models.base.rate_distortion`).
 - Rounding has no useful gradient; during training it is replaced by additive uniform noise,
   ``ỹ = y + u, u ~ U(-½, ½)`` (:func:`lic.entropy.quantize`). The density of ``ỹ`` is the prior
   convolved with a unit box, a smooth, differentiable stand-in for the rate of ``ŷ``.
@@ -24,7 +24,11 @@ from torch import nn
 
 from ..entropy import FactorizedDensity
 from ..layers import GDN
-from .common import LAMBDAS, rate_distortion, synthesize
+from .base import LAMBDAS, LearnedModel, Rate
+from .registry import CodecSpec, register_model
+
+#: The shipped single-rate models: qualities on the λ grid of ``LAMBDAS`` (quality q = LAMBDAS[q - 1]).
+QUALITIES = (1, 3, 5, 7)
 
 
 def conv(cin: int, cout: int) -> nn.Conv2d:
@@ -37,7 +41,10 @@ def deconv(cin: int, cout: int) -> nn.ConvTranspose2d:
     return nn.ConvTranspose2d(cin, cout, kernel_size=5, stride=2, padding=2, output_padding=1)
 
 
-class FactorizedPrior(nn.Module):
+@register_model("balle2017", codec=CodecSpec(
+    "Ballé et al. 2017 factorized prior, one model per λ (Chapter 3)",
+    {q: (f"balle2017-q{q}", 0) for q in QUALITIES}))
+class FactorizedPrior(LearnedModel):
     """One rate point: ``N`` hidden channels, ``M`` latent channels, trained at ``lmbda``.
 
     ``ste`` changes training only: the decoder then sees rounded latents (straight-through
@@ -49,6 +56,7 @@ class FactorizedPrior(nn.Module):
     def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], ste: bool = False) -> None:
         super().__init__()
         self.N, self.M, self.lmbda, self.ste = N, M, float(lmbda), bool(ste)
+        self.lambdas = (self.lmbda,)
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(
             deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),
@@ -56,25 +64,10 @@ class FactorizedPrior(nn.Module):
         )
         self.entropy = FactorizedDensity(M)
 
-    def forward(self, x: torch.Tensor) -> dict:
-        """Noisy latents in training mode, rounded ones in eval mode; likelihoods for the rate."""
-        y = self.g_a(x).float()
-        y_hat, likelihoods = self.entropy(y, training=self.training, ste=self.ste)
-        return {"x_hat": self.g_s(y_hat.to(x.dtype)), "likelihoods": {"y": likelihoods}, "y_hat": y_hat}
+    def analysis(self, x: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """``y = g_a(x)``: four 5×5 stride-2 convolutions with GDN between them."""
+        return self.g_a(x)
 
-    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """``bpp + λ · 255² · MSE`` on a batch in [0, 1]."""
-        return rate_distortion(self(x), x, self.lmbda)
-
-    def update(self) -> None:
-        """Build the integer CDF tables used for entropy coding (after training, before saving)."""
-        self.entropy.update()
-
-    def compress(self, x: torch.Tensor) -> bytes:
-        """Entropy-code one padded image ``[1, 3, H, W]`` (H, W multiples of 16)."""
-        return self.entropy.compress(self.g_a(x).float())[0]
-
-    def decompress(self, payload: bytes, shape: tuple[int, int], workers: int = 1) -> torch.Tensor:
-        """Decode ``payload`` into a ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
-        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
-        return synthesize(self.g_s, y_hat, self.stride, workers)
+    def synthesis(self, y_hat: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """``x̂ = g_s(ŷ)``: the mirror of ``g_a`` with inverse GDN."""
+        return self.g_s(y_hat)

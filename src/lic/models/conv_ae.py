@@ -34,8 +34,8 @@ that gradients flow through it. The conversion has no parameters, so the count s
   convolutions on each side); the latent is quantized (uniform noise in training, rounding when
   coding, Ballé et al. 2017); a learned factorized density (:class:`lic.entropy.FactorizedDensity`)
   gives its rate; training minimises ``R + λ · 255² · MSE`` with the MSE in RGB, the book's quality
-  measure (:func:`lic.models.common.rate_distortion`); ``compress`` writes real bytes with
-  ``constriction`` and ``decompress`` reads them back.
+  measure (:func:`lic.models.base.rate_distortion`); ``compress`` writes real bytes with
+  ``constriction`` and ``decompress`` reads them back (:class:`lic.models.base.LearnedModel`).
 """
 from __future__ import annotations
 
@@ -44,25 +44,31 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..entropy import FactorizedDensity
-from .common import LAMBDAS, rate_distortion, synthesize, training_psnr
+from ..jpeg.colour import CHROMA_OFFSET, RGB_TO_YCBCR, YCBCR_TO_RGB
+from .base import LAMBDAS, LearnedModel, Rate, training_psnr
+from .registry import CodecSpec, register_model
 
-#: JFIF 1.02 (full-range ITU-R BT.601), the same numbers as :func:`lic.jpeg.rgb_to_ycbcr`. On values
-#: in [0, 1] the chroma offset 128 (of 255) becomes 128/255.
-_RGB_TO_YCC = ((0.299, 0.587, 0.114), (-0.168736, -0.331264, 0.5), (0.5, -0.418688, -0.081312))
-_YCC_TO_RGB = ((1.0, 0.0, 1.402), (1.0, -0.344136, -0.714136), (1.0, 1.772, 0.0))
-_CHROMA_OFFSET = 128 / 255
+#: Chapter 2's codec: quality k is the shipped checkpoint ``conv-ae-q<k>`` (configs/conv-ae-q<k>.toml).
+QUALITIES = (1, 2, 3, 4)
+
+#: On values in [0, 1] JFIF's chroma offset 128 (of 255) becomes 128/255.
+_CHROMA_OFFSET = CHROMA_OFFSET / 255
 
 
 def rgb_to_ycbcr(x: torch.Tensor) -> torch.Tensor:
-    """``[B, 3, H, W]`` RGB in [0, 1] -> YCbCr in [0, 1] (JFIF), differentiable."""
-    m = torch.tensor(_RGB_TO_YCC, dtype=x.dtype, device=x.device)
+    """``[B, 3, H, W]`` RGB in [0, 1] -> YCbCr in [0, 1] (JFIF), differentiable.
+
+    The torch twin of :func:`lic.jpeg.rgb_to_ycbcr` (numpy, 8-bit, written for bit-exact JPEG),
+    with the same numbers, :data:`lic.jpeg.colour.RGB_TO_YCBCR`.
+    """
+    m = torch.tensor(RGB_TO_YCBCR, dtype=x.dtype, device=x.device)
     offset = torch.tensor([0.0, _CHROMA_OFFSET, _CHROMA_OFFSET], dtype=x.dtype, device=x.device)
     return torch.einsum("ij,bjhw->bihw", m, x) + offset.reshape(1, 3, 1, 1)
 
 
 def ycbcr_to_rgb(x: torch.Tensor) -> torch.Tensor:
     """The inverse JFIF equations: ``[B, 3, H, W]`` YCbCr in [0, 1] -> RGB (not clamped)."""
-    m = torch.tensor(_YCC_TO_RGB, dtype=x.dtype, device=x.device)
+    m = torch.tensor(YCBCR_TO_RGB, dtype=x.dtype, device=x.device)
     offset = torch.tensor([0.0, _CHROMA_OFFSET, _CHROMA_OFFSET], dtype=x.dtype, device=x.device)
     return torch.einsum("ij,bjhw->bihw", m, x - offset.reshape(1, 3, 1, 1))
 
@@ -72,6 +78,7 @@ def _conv(cin: int, cout: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel_size=3, padding=1)
 
 
+@register_model("conv-ae-paper")
 class PakaKhatterAE(nn.Module):
     """The paper's autoencoder, layer for layer (316,355 parameters with the default widths).
 
@@ -117,7 +124,10 @@ class PakaKhatterAE(nn.Module):
         return mse, {"mse": mse.item(), "psnr": training_psnr(rgb_mse)}
 
 
-class ConvAECodec(nn.Module):
+@register_model("conv-ae", codec=CodecSpec(
+    "Paka & Khatter's conv autoencoder made a codec: small bottleneck + factorized prior (Chapter 2)",
+    {q: (f"conv-ae-q{q}", 0) for q in QUALITIES}))
+class ConvAECodec(LearnedModel):
     """The paper's six convolutions as a codec: a ``bottleneck``-channel latent at 1/4 resolution,
     quantized and entropy-coded with a learned factorized density, trained at ``lmbda``.
 
@@ -139,6 +149,7 @@ class ConvAECodec(nn.Module):
         super().__init__()
         a, b, c = widths
         self.bottleneck, self.lmbda = int(bottleneck), float(lmbda)
+        self.lambdas = (self.lmbda,)
         self.g_a = nn.Sequential(
             _conv(3, a), nn.ReLU(), nn.MaxPool2d(2),
             _conv(a, b), nn.ReLU(), nn.MaxPool2d(2),
@@ -151,26 +162,10 @@ class ConvAECodec(nn.Module):
         )
         self.entropy = FactorizedDensity(self.bottleneck)
 
-    def forward(self, x: torch.Tensor) -> dict:
-        """Noisy latents in training mode, rounded ones in eval mode; likelihoods for the rate."""
-        y = self.g_a(rgb_to_ycbcr(x)).float()
-        y_hat, likelihoods = self.entropy(y, training=self.training)
-        x_hat = ycbcr_to_rgb(self.g_s(y_hat.to(x.dtype)))
-        return {"x_hat": x_hat, "likelihoods": {"y": likelihoods}, "y": y, "y_hat": y_hat}
+    def analysis(self, x: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """``y = g_a(YCbCr(x))``."""
+        return self.g_a(rgb_to_ycbcr(x))
 
-    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """``bpp + λ · 255² · MSE`` (RGB MSE) on a batch in [0, 1]."""
-        return rate_distortion(self(x), x, self.lmbda)
-
-    def update(self) -> None:
-        """Build the integer CDF tables used for entropy coding (after training, before saving)."""
-        self.entropy.update()
-
-    def compress(self, x: torch.Tensor) -> bytes:
-        """Entropy-code one padded RGB image ``[1, 3, H, W]`` (H, W multiples of 4)."""
-        return self.entropy.compress(self.g_a(rgb_to_ycbcr(x)).float())[0]
-
-    def decompress(self, payload: bytes, shape: tuple[int, int], workers: int = 1) -> torch.Tensor:
-        """Decode ``payload`` into an RGB ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
-        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
-        return ycbcr_to_rgb(synthesize(self.g_s, y_hat, self.stride, workers))
+    def synthesis(self, y_hat: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """``x̂ = RGB(g_s(ŷ))`` (not clamped)."""
+        return ycbcr_to_rgb(self.g_s(y_hat))

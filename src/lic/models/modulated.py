@@ -12,7 +12,8 @@ step, Zheng & Liang eq. (2)-(3) with all weights w = 1::
 
     L = Σ_λ  R_λ + λ · 255² · D_λ
 
-The transforms and the factorized prior are those of :mod:`lic.models.balle2017`. The entropy model
+The transforms and the factorized prior are those of :mod:`lic.models.balle2017`; the λ set
+defaults to the single-rate models' qualities 1, 3, 5, 7, so quality q of both codecs means the same λ. The entropy model
 is shared across rates, as in Yang et al.: one learned density has to fit the latents of every λ.
 """
 from __future__ import annotations
@@ -24,8 +25,9 @@ from torch import nn
 
 from ..entropy import FactorizedDensity
 from ..layers import GDN
-from .balle2017 import conv, deconv
-from .common import LAMBDAS, rate_distortion, synthesize
+from .balle2017 import QUALITIES, FactorizedPrior, conv, deconv
+from .base import LAMBDAS, LearnedModel, Rate
+from .registry import CodecSpec, register_model
 
 
 class Modulation(nn.Module):
@@ -40,72 +42,70 @@ class Modulation(nn.Module):
         return torch.exp(self.net(lam[:, None]))[:, :, None, None]
 
 
-class ModulatedAutoencoder(nn.Module):
-    """Ballé's factorized-prior codec with λ-conditioned channel gains; ``lambdas`` is the rate set."""
+@register_model("modulated", codec=CodecSpec(
+    "Modulated autoencoder (Yang et al. 2020): one network, λ as input (Chapter 3)",
+    {q: ("modulated", i) for i, q in enumerate(QUALITIES)}))
+class ModulatedAutoencoder(LearnedModel):
+    """Ballé's factorized-prior codec with λ-conditioned channel gains; ``lambdas`` is the rate set.
+
+    ``ste`` changes training only, as in :class:`~lic.models.balle2017.FactorizedPrior`."""
 
     stride = 16
 
-    def __init__(self, N: int = 128, M: int = 192, lambdas: Sequence[float] = LAMBDAS[1:8:2]) -> None:
+    def __init__(self, N: int = 128, M: int = 192,
+                 lambdas: Sequence[float] = tuple(LAMBDAS[q - 1] for q in QUALITIES), ste: bool = False) -> None:
         super().__init__()
-        self.N, self.M = N, M
+        self.N, self.M, self.ste = N, M, bool(ste)
         self.register_buffer("lambdas", torch.tensor([float(v) for v in lambdas]))
-        widths_enc = (N, N, N, M)
         self.enc = nn.ModuleList([conv(3, N), conv(N, N), conv(N, N), conv(N, M)])
         self.gdn = nn.ModuleList([GDN(N) for _ in range(3)])
-        self.mod = nn.ModuleList([Modulation(c) for c in widths_enc])
+        self.mod = nn.ModuleList([Modulation(c) for c in (N, N, N, M)])
         self.dec = nn.ModuleList([deconv(M, N), deconv(N, N), deconv(N, N), deconv(N, 3)])
         self.igdn = nn.ModuleList([GDN(N, inverse=True) for _ in range(3)])
         self.demod = nn.ModuleList([Modulation(c) for c in (M, N, N, N)])
         self.entropy = FactorizedDensity(M)
 
-    def _norm(self, rate: torch.Tensor) -> torch.Tensor:
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Start from a single-rate :class:`FactorizedPrior` of the same width (``lic train --init``):
+        its transforms and density, with every modulation and demodulation set to a gain of 1
+        (their last layer zeroed, ``exp(0) = 1``), so that training starts from the single-rate
+        model at every λ and learns only how the rates should differ."""
+        if not isinstance(source, FactorizedPrior):
+            super().warm_start_from(source)
+            return
+        names = {f"entropy.{n}": f"entropy.{n}" for n, _ in self.entropy.named_parameters()}
+        for k in range(4):  # g_a = conv, GDN, conv, GDN, conv, GDN, conv; g_s likewise with IGDN
+            names |= {f"enc.{k}.{p}": f"g_a.{2 * k}.{p}" for p in ("weight", "bias")}
+            names |= {f"dec.{k}.{p}": f"g_s.{2 * k}.{p}" for p in ("weight", "bias")}
+        for k in range(3):
+            names |= {f"gdn.{k}.{p}": f"g_a.{2 * k + 1}.{p}" for p, _ in self.gdn[k].named_parameters()}
+            names |= {f"igdn.{k}.{p}": f"g_s.{2 * k + 1}.{p}" for p, _ in self.igdn[k].named_parameters()}
+        self.copy_parameters(names, source)
+        with torch.no_grad():
+            for gain in (*self.mod, *self.demod):
+                gain.net[-1].weight.zero_()
+                gain.net[-1].bias.zero_()
+
+    def _norm(self, rate: Rate, batch: int) -> torch.Tensor:
+        """``λ / λ_max`` for rate index ``rate`` (an int, or ``[B]`` ints), as a ``[B]`` tensor."""
+        rate = torch.as_tensor(rate, device=self.lambdas.device).expand(batch)
         return self.lambdas[rate] / self.lambdas.max()
 
-    def g_a(self, x: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-        """Analysis transform at rate indices ``rate`` (``[B]`` ints into ``lambdas``)."""
-        lam = self._norm(rate)
+    def analysis(self, x: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """Each convolution's output times its modulation ``m_i(λ)`` (Zheng & Liang Sec. II, Fig. 4), then GDN."""
+        lam = self._norm(rate, x.shape[0])
         for k, layer in enumerate(self.enc):
             x = layer(x) * self.mod[k](lam)
             if k < 3:
                 x = self.gdn[k](x)
         return x
 
-    def g_s(self, y: torch.Tensor, rate: torch.Tensor) -> torch.Tensor:
-        """Synthesis transform: demodulate the latent, then deconv / IGDN / demodulate."""
-        lam = self._norm(rate)
-        x = y * self.demod[0](lam)
+    def synthesis(self, y_hat: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """Demodulate the latent, then deconvolution / IGDN / demodulation ``d_i(λ)`` (Fig. 4)."""
+        lam = self._norm(rate, y_hat.shape[0])
+        x = y_hat * self.demod[0](lam)
         for k, layer in enumerate(self.dec):
             x = layer(x)
             if k < 3:
                 x = self.igdn[k](x) * self.demod[k + 1](lam)
         return x
-
-    def forward(self, x: torch.Tensor, rate: int | torch.Tensor = 0) -> dict:
-        rate = torch.as_tensor(rate, device=x.device).expand(x.shape[0])
-        y = self.g_a(x, rate).float()
-        y_hat, likelihoods = self.entropy(y, training=self.training)
-        return {"x_hat": self.g_s(y_hat.to(x.dtype), rate), "likelihoods": {"y": likelihoods}, "y_hat": y_hat}
-
-    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Σ over the λ set of ``bpp + λ · 255² · MSE`` (eq. 2-3 with w = 1); logs each rate's bpp/PSNR."""
-        total, logs = 0.0, {}
-        for i, lmbda in enumerate(self.lambdas.tolist()):
-            loss, parts = rate_distortion(self(x, i), x, lmbda)
-            total = total + loss
-            logs[f"bpp{i}"], logs[f"psnr{i}"] = parts["bpp"], parts["psnr"]
-        logs["loss"] = total.item()
-        logs["bpp"] = sum(logs[f"bpp{i}"] for i in range(len(self.lambdas))) / len(self.lambdas)
-        return total, logs
-
-    def update(self) -> None:
-        """Build the integer CDF tables (shared by every rate)."""
-        self.entropy.update()
-
-    def compress(self, x: torch.Tensor, rate: int) -> bytes:
-        """Entropy-code one padded image at rate index ``rate``."""
-        return self.entropy.compress(self.g_a(x, torch.tensor([rate])).float())[0]
-
-    def decompress(self, payload: bytes, shape: tuple[int, int], rate: int, workers: int = 1) -> torch.Tensor:
-        """Decode ``payload`` written at rate index ``rate`` for the padded ``shape`` (on ``workers`` threads)."""
-        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
-        return synthesize(lambda part: self.g_s(part, torch.tensor([rate])), y_hat, self.stride, workers)

@@ -1,0 +1,187 @@
+"""The contract of every learned codec in the book: transforms around a factorized entropy model.
+
+A model file only writes the paper's transforms::
+
+    class MyModel(LearnedModel):
+        stride = 16                                   # total downsampling of the analysis
+        def analysis(self, x, rate): ...              # y = g_a(x)
+        def synthesis(self, y_hat, rate): ...         # x̂ = g_s(ŷ)
+
+and sets ``self.lambdas`` (one λ per rate the model serves) and ``self.entropy``. Everything else
+is here, once: the forward pass with the quantization proxy, the rate-distortion loss summed over
+the model's rates, the coding tables, ``compress``/``decompress`` of one padded image, the rate
+estimate of exactly what ``compress`` sends, and strip-parallel synthesis. A variable-rate model
+takes its rate index through the same ``rate`` argument that a single-rate model ignores.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+
+import torch
+from torch import nn
+
+from ..entropy import FactorizedDensity, estimate_bits
+
+#: The field's reference operating points (CompressAI / tensorflow-compression): quality q uses
+#: ``LAMBDAS[q - 1]`` in ``loss = bpp + λ · 255² · MSE`` on images in [0, 1] (= bpp + λ · MSE on
+#: 8-bit values).
+LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
+
+#: Decoding runs the synthesis transform on this many horizontal strips of the latents, a number
+#: fixed in advance so that the decoded image cannot depend on how many threads there are.
+DECODE_STRIPS = 2
+#: Extra latent rows each strip carries across an inner edge. The synthesis transforms of the book
+#: see less than 2 latent rows to either side (four 5×5 stride-2 layers: 1 + ½ + ¼ + ⅛), so 3
+#: rows reproduce the whole-image result exactly, up to float rounding.
+STRIP_MARGIN = 3
+
+Rate = int | torch.Tensor
+
+
+def synthesize(g_s: Callable[[torch.Tensor], torch.Tensor], y_hat: torch.Tensor, scale: int,
+               workers: int = 1, strips: int = DECODE_STRIPS, margin: int = STRIP_MARGIN) -> torch.Tensor:
+    """``g_s(y_hat)`` computed strip by strip, the strips in parallel on up to ``workers`` threads.
+
+    ``scale`` is the synthesis' upsampling factor (the model's stride). Each strip of latent rows,
+    widened by ``margin`` rows where it borders another strip, is synthesised by one thread with
+    one intra-op thread, in ``channels_last`` layout (about 1.5× faster on CPU), and its
+    widening is cropped from the output. Every strip is thus computed the same way whether
+    ``workers`` is 1 or more, and the decoded image is identical for any thread count.
+    """
+    h = y_hat.shape[-2]
+    bounds = [round(i * h / strips) for i in range(strips + 1)]
+    spans = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+    def run(span: tuple[int, int]) -> torch.Tensor:
+        torch.set_num_threads(1)  # per thread: a new thread starts with the default thread count
+        a, b = span
+        lo, hi = max(a - margin, 0), min(b + margin, h)
+        part = y_hat[..., lo:hi, :].contiguous(memory_format=torch.channels_last)
+        with torch.inference_mode():  # per thread, like the thread count
+            return g_s(part)[..., (a - lo) * scale:(b - lo) * scale, :]
+
+    threads = torch.get_num_threads()
+    try:
+        if workers <= 1 or len(spans) == 1:
+            parts = [run(span) for span in spans]
+        else:
+            with ThreadPoolExecutor(min(workers, len(spans))) as pool:
+                parts = list(pool.map(run, spans))
+    finally:
+        torch.set_num_threads(threads)
+    return torch.cat(parts, dim=-2).contiguous()
+
+
+def training_psnr(mse: torch.Tensor) -> float:
+    """PSNR in dB of an MSE on images in [0, 1], for training logs (floored at 1e-10)."""
+    return (-10 * torch.log10(mse.detach().clamp_min(1e-10))).item()
+
+
+def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict[str, float]]:
+    """Ballé et al. 2017, eq. (2) with MSE distortion: ``L = R + λ · 255² · D``.
+
+    ``R`` is the estimated rate in bits per pixel, ``−Σ log2 p(ŷ) / (B H W)``; ``D`` the MSE on
+    images in [0, 1]. Computed in fp32 even under autocast.
+    """
+    b, _, h, w = x.shape
+    bpp = estimate_bits(out["likelihoods"]).float() / (b * h * w)
+    mse = torch.mean((out["x_hat"].float() - x.float()) ** 2)
+    loss = bpp + lmbda * 255**2 * mse
+    return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item(), "psnr": training_psnr(mse)}
+
+
+class LearnedModel(nn.Module):
+    """Analysis and synthesis transforms around a :class:`~lic.entropy.FactorizedDensity`.
+
+    Subclasses set ``stride``, ``lambdas`` (a sequence, or a buffer, of one λ per rate index) and
+    ``entropy``, and define :meth:`analysis` and :meth:`synthesis`. ``ste`` (training only): the
+    decoder sees rounded latents with a straight-through gradient, the rate the noisy ones.
+    """
+
+    stride: int = 16
+    ste: bool = False
+    lambdas: tuple[float, ...]
+    entropy: FactorizedDensity
+
+    def analysis(self, x: torch.Tensor, rate: Rate) -> torch.Tensor:
+        """``y = g_a(x)`` for images ``x`` in [0, 1] at rate index ``rate``."""
+        raise NotImplementedError
+
+    def synthesis(self, y_hat: torch.Tensor, rate: Rate) -> torch.Tensor:
+        """``x̂ = g_s(ŷ)`` at rate index ``rate`` (not clamped)."""
+        raise NotImplementedError
+
+    @property
+    def rates(self) -> int:
+        """How many rates (λ values) the model serves; rate indices are ``0 .. rates - 1``."""
+        return len(self.lambdas)
+
+    def check_rate(self, rate: int) -> int:
+        """``rate`` as an int, or ``ValueError`` naming the valid indices."""
+        if int(rate) != rate or not 0 <= rate < self.rates:
+            raise ValueError(f"{type(self).__name__}: rate index must be in 0..{self.rates - 1}, got {rate!r}")
+        return int(rate)
+
+    def forward(self, x: torch.Tensor, rate: Rate = 0) -> dict:
+        """Noisy latents in training mode, rounded ones in eval mode; likelihoods for the rate."""
+        y = self.analysis(x, rate).float()
+        y_hat, likelihoods = self.entropy(y, training=self.training, ste=self.ste)
+        return {"x_hat": self.synthesis(y_hat.to(x.dtype), rate), "likelihoods": {"y": likelihoods},
+                "y": y, "y_hat": y_hat}
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """Σ over the model's rates of ``bpp + λ · 255² · MSE`` (Zheng & Liang eq. 2-3 with w = 1;
+        one term for a single-rate model). Logs each rate's bpp and PSNR when there are several."""
+        if self.rates == 1:
+            return rate_distortion(self(x), x, float(self.lambdas[0]))
+        total, logs = 0.0, {}
+        for i, lmbda in enumerate(float(v) for v in self.lambdas):
+            loss, parts = rate_distortion(self(x, i), x, lmbda)
+            total = total + loss
+            logs[f"bpp{i}"], logs[f"psnr{i}"] = parts["bpp"], parts["psnr"]
+        logs["loss"] = total.item()
+        logs["bpp"] = sum(logs[f"bpp{i}"] for i in range(self.rates)) / self.rates
+        return total, logs
+
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Start training from ``source``'s weights (``lic train --init``): a model of the same class,
+        possibly trained at another λ. Models that can start from another architecture's
+        transforms override this."""
+        if type(source) is not type(self):
+            raise ValueError(f"a {type(source).__name__} cannot initialise a {type(self).__name__}")
+        self.copy_parameters({name: name for name, _ in self.named_parameters()}, source)
+
+    @torch.no_grad()
+    def copy_parameters(self, names: Mapping[str, str], source: nn.Module) -> None:
+        """Copy ``source``'s parameter ``names[k]`` into this model's parameter ``k`` (same shapes).
+
+        Only parameters: the coding tables are rebuilt by :meth:`update` when the model is saved."""
+        own, theirs = dict(self.named_parameters()), dict(source.named_parameters())
+        for mine, other in names.items():
+            if own[mine].shape != theirs[other].shape:
+                raise ValueError(f"cannot copy {other} {tuple(theirs[other].shape)} into {mine} "
+                                 f"{tuple(own[mine].shape)}: the models differ in width")
+            own[mine].copy_(theirs[other])
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Build the integer coding tables (after training, before saving)."""
+        self.entropy.update()
+
+    def compress(self, x: torch.Tensor, rate: int = 0) -> bytes:
+        """Entropy-code one padded image ``[1, 3, H, W]`` (H, W multiples of ``stride``)."""
+        return self.entropy.compress(self.analysis(x, self.check_rate(rate)).float())[0]
+
+    def decompress(self, payload: bytes, shape: tuple[int, int], rate: int = 0, workers: int = 1) -> torch.Tensor:
+        """Decode ``payload`` into a ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
+        rate = self.check_rate(rate)
+        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
+        return synthesize(lambda part: self.synthesis(part, rate), y_hat, self.stride, workers)
+
+    @torch.no_grad()
+    def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:
+        """``−Σ log2 p(ŷ)`` of the latents that :meth:`compress` sends for ``x`` (eval mode)."""
+        y = self.analysis(x, self.check_rate(rate)).float()
+        _, likelihoods = self.entropy(y, training=False)
+        return float(estimate_bits(likelihoods))
