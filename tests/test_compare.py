@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from lic.compare import bd, bd_table, nearest_quality, quality_at_rate
+from lic.compare import bd, bd_table, nearest_quality, quality_at_rate, rate_at_quality
 
 
 def _curve(gain_db: float = 0.0, rates=(0.25, 0.5, 1.0, 2.0)):
@@ -34,3 +34,10 @@ def test_point_of_a_curve_at_a_rate():
     assert quality_at_rate(curve, 5.0) is None
     with pytest.raises(ValueError, match="positive"):
         nearest_quality(curve, 0)
+
+
+def test_rate_at_quality_inverts_quality_at_rate():
+    curve = _curve()
+    assert rate_at_quality(curve, 30.0) == pytest.approx(1.0)
+    assert quality_at_rate(curve, rate_at_quality(curve, 27.5)) == pytest.approx(27.5, abs=1e-6)
+    assert rate_at_quality(curve, 50.0) is None

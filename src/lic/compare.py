@@ -74,3 +74,13 @@ def quality_at_rate(curve: Curve, bpp: float, metric: str = "psnr") -> float | N
     if bpp <= 0 or not rates[0] <= math.log10(bpp) <= rates[-1]:
         return None
     return float(PchipInterpolator(rates, [r[metric] for r in rows])(math.log10(bpp)))
+
+
+def rate_at_quality(curve: Curve, value: float, metric: str = "psnr") -> float | None:
+    """The bpp at which ``curve`` reaches ``metric == value`` (PCHIP of log-rate over quality, as
+    BD-rate integrates it); ``None`` outside the curve's quality range."""
+    rows = sorted(curve, key=lambda r: r[metric])
+    qualities = [r[metric] for r in rows]
+    if not qualities[0] <= value <= qualities[-1]:
+        return None
+    return float(10 ** PchipInterpolator(qualities, np.log10([r["bpp"] for r in rows]))(value))

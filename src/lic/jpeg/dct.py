@@ -57,7 +57,7 @@ CHROMA_QTABLE = np.array([
 def quant_tables(quality: int) -> tuple[np.ndarray, np.ndarray]:
     """Luma and chroma 8x8 tables for an IJG quality factor 1..100 (libjpeg ``jcparam.c``).
 
-    The Annex K tables are scaled by ``5000 / q`` percent below 50 and by ``200 - 2 q`` above,
+    The Annex K tables are scaled by ``⌊5000 / q⌋`` percent below 50 and by ``200 - 2 q`` above,
     rounded, and clipped to 1..255 so that they fit baseline 8-bit DQT entries.
     """
     if int(quality) != quality or not 1 <= quality <= 100:
