@@ -361,6 +361,13 @@ def dep5_lookup(copyright_text: str, relpath: str) -> tuple[str, str]:
     return holders, best.get("License", "").splitlines()[0].strip()
 
 
+def single_photo(archives: dict, name: str, package: str, member: str, copyright_key: str) -> TrainImage:
+    """One photo of a Debian package, credited from the package's machine-readable copyright file."""
+    holders, licence = dep5_lookup(archives[package].read(f"usr/share/doc/{package}/copyright").decode(),
+                                   copyright_key)
+    return TrainImage(name, package, member, licence, holders)
+
+
 def gcompris_credits(readme: str) -> dict[str, dict[str, str]]:
     """File name -> {Copyright, License, Source, Comments} from a GCompris resource README.
 
@@ -415,11 +422,8 @@ def train_images(archives: dict[str, DebArchive]) -> list[TrainImage]:
         site = fields.get("X-KDE-PluginInfo-Website", "")
         out.append(TrainImage(f"palapeli-{w}", "palapeli-data", f"usr/share/palapeli/collection/{w}.jpg",
                               f"{lic} (Wikimedia Commons: {site})", fields.get("X-KDE-PluginInfo-Author", "")))
-    lom = archives["lomiri-wallpapers-20.04"]
-    holders, lic = dep5_lookup(lom.read("usr/share/doc/lomiri-wallpapers-20.04/copyright").decode(),
-                               "20.04/Kleiber_by_Lukas_Baubkus.jpg")
-    out.append(TrainImage("lomiri-Kleiber", "lomiri-wallpapers-20.04",
-                          "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", lic, holders))
+    out.append(single_photo(archives, "lomiri-Kleiber", "lomiri-wallpapers-20.04",
+                            "usr/share/backgrounds/Kleiber_by_Lukas_Baubkus.jpg", "20.04/Kleiber_by_Lukas_Baubkus.jpg"))
 
     gc = archives["gcompris-qt-data"]
     for activity, (folder, prefix, photos) in GCOMPRIS.items():
@@ -440,16 +444,10 @@ def train_images(archives: dict[str, DebArchive]) -> list[TrainImage]:
         lxqt.read(member)  # fail early if a file is missing
         out.append(TrainImage(f"lxqt-{Path(w).stem}", "lxqt-themes", member, LXQT_LICENCE, author))
 
-    sddm = archives["sddm-theme-maldives"]
-    holders, lic = dep5_lookup(sddm.read("usr/share/doc/sddm-theme-maldives/copyright").decode(),
-                               "data/themes/maldives/background.jpg")
-    out.append(TrainImage("sddm-maldives", "sddm-theme-maldives",
-                          "usr/share/sddm/themes/maldives/background.jpg", lic, holders))
-
-    jxl = archives["libjxl-testdata"]
-    holders, lic = dep5_lookup(jxl.read("usr/share/doc/libjxl-testdata/copyright").decode(), "jxl/flower/flower.png")
-    out.append(TrainImage("libjxl-flower", "libjxl-testdata", "usr/share/libjxl-testdata/jxl/flower/flower.png",
-                          lic, holders))
+    out.append(single_photo(archives, "sddm-maldives", "sddm-theme-maldives",
+                            "usr/share/sddm/themes/maldives/background.jpg", "data/themes/maldives/background.jpg"))
+    out.append(single_photo(archives, "libjxl-flower", "libjxl-testdata",
+                            "usr/share/libjxl-testdata/jxl/flower/flower.png", "jxl/flower/flower.png"))
 
     for name, package, member, author, licence in WHEEL_PHOTOS:
         out.append(TrainImage(name, package, member, licence, author, kind="wheel"))
