@@ -16,6 +16,8 @@ def test_bd_of_a_shifted_curve():
     assert bd(_curve(), _curve(3.0)) == pytest.approx(100 * (2**-0.5 - 1), abs=1e-6)
     assert bd(_curve(), _curve(3.0), kind="quality") == pytest.approx(3.0)
     assert bd(_curve(), _curve(100.0)) is None  # no common PSNR range
+    bumpy = [{**r, "psnr": 20.0 if i == 2 else r["psnr"]} for i, r in enumerate(_curve())]  # 18, 24, 20, 36 dB
+    assert bd(_curve(), bumpy) is None  # not monotone
 
 
 def test_bd_table_falls_back_to_bd_psnr():

@@ -19,14 +19,15 @@ Curve = Sequence[Mapping[str, float]]
 
 def bd(anchor: Curve, test: Curve, metric: str = "psnr", kind: str = "rate") -> float | None:
     """BD-rate in % (``kind="rate"``) or BD-quality in the metric's unit (``kind="quality"``) of
-    ``test`` against ``anchor``; ``None`` when the curves share no range to integrate over."""
+    ``test`` against ``anchor``; ``None`` when the curves share no range to integrate over, or when
+    a curve's quality does not rise with its rate (BD metrics need monotone curves)."""
     rates_a, rates_b = [r["bpp"] for r in anchor], [r["bpp"] for r in test]
     qual_a, qual_b = [r[metric] for r in anchor], [r[metric] for r in test]
     function = {"rate": bd_rate, "quality": bd_psnr}[kind]
     try:
         return function(rates_a, qual_a, rates_b, qual_b)
     except ValueError as err:
-        if "overlap" in str(err):
+        if "overlap" in str(err) or "must increase strictly" in str(err):
             return None
         raise
 
