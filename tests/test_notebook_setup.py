@@ -88,23 +88,29 @@ def test_setup_cell_does_nothing_off_colab(path, monkeypatch):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_setup_cell_on_colab_keeps_colab_packages(path, monkeypatch):
-    """On (a simulated) Colab: clone the configured address, install lic with --no-deps and only
-    the missing small dependencies; never torch, numpy or Pillow."""
+    """On (a simulated) Colab: clone the configured address, then scripts/colab_setup.py installs lic
+    with --no-deps and only the missing small dependencies; never torch, numpy or Pillow."""
+    import runpy
+
     calls = []
     google = types.ModuleType("google")
     google.colab = types.ModuleType("google.colab")
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", google.colab)
-    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(list(args)))
-    monkeypatch.setattr(os.path, "isdir", lambda p: False)
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(args))
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)   # Colab lacks all of them
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("LIC_DATA", "unchanged")
+    run_path = runpy.run_path
+    scripts = []
+    monkeypatch.setattr(runpy, "run_path", lambda p, *a, **k: scripts.append(p) or run_path(
+        str(ROOT / "scripts" / Path(p).name), *a, **k))
     exec(compile(code_cells(path)[0], str(path), "exec"), {})
 
-    clone = [c for c in calls if c[:2] == ["git", "clone"]]
-    assert len(clone) == 1 and config_url() in clone[0]
-    pip = [c for c in calls if c[1:4] == ["-m", "pip", "install"]]
+    assert scripts == ["/content/lic/scripts/colab_setup.py"]
+    clone = [c for c in calls if isinstance(c, str) and "git clone" in c]
+    assert len(clone) == 1 and config_url() in clone[0] and "/content/lic" in clone[0]
+    pip = [c for c in calls if isinstance(c, list) and c[1:4] == ["-m", "pip", "install"]]
     assert len(pip) == 1, calls
     assert "--no-deps" in pip[0] and "/content/lic" in pip[0]
     assert not {"torch", "torchvision", "numpy", "pillow", "Pillow", "-U", "--upgrade"} & set(pip[0])
