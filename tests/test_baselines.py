@@ -12,7 +12,7 @@ from PIL import Image, ImageFile
 
 from lic import baselines
 from lic.codec import REGISTERED, BitstreamError, sniff
-from lic.data import load_image, to_uint8
+from lic.data import load_image, to_grey, to_uint8
 from lic.metrics import bpp, psnr
 
 CODECS = [baselines.JPEG(), baselines.JPEG2000(), baselines.WebP(), baselines.AVIF(), baselines.HEVC()]
@@ -118,3 +118,30 @@ def test_jpeg2000_colour_transform_helps(photo: torch.Tensor) -> None:
     without_mct = codec.decompress(buffer.getvalue())
     assert len(buffer.getvalue()) == pytest.approx(len(codec.compress(photo, 100)), rel=0.02)
     assert psnr(photo, with_mct) > psnr(photo, without_mct) + 1.0
+
+
+# ------------------------------------------------------------------------- greyscale (Chapter 4)
+GREY = [baselines.JPEGGrey(), baselines.JPEG2000Grey(), baselines.HEVCGrey()]
+
+
+@pytest.mark.parametrize("codec", GREY, ids=[c.name for c in GREY])
+def test_grey_codecs_code_the_luminance(codec: baselines.PillowCodec, crop: torch.Tensor) -> None:
+    """A grey codec writes a standard one-component file of the image's luma and decodes it grey."""
+    grey = to_grey(crop)
+    data = codec.compress(crop, codec.qualities[-1])
+    assert sniff(data) == codec.name.removesuffix("-grey")  # an ordinary file of the format
+    with Image.open(io.BytesIO(data)) as img:
+        assert img.mode == "L"
+    out = codec.decompress(data)
+    assert out.shape == crop.shape
+    assert torch.equal(out[0], out[1]) and torch.equal(out[0], out[2])
+    assert psnr(grey, out) > 35.0
+    with pytest.raises(BitstreamError):
+        codec.decompress(data[: len(data) // 2])
+
+
+def test_grey_jpeg2000_quality_is_bpp_times_100(photo: torch.Tensor) -> None:
+    codec = baselines.JPEG2000Grey()
+    for quality in (25, 100):
+        rate = bpp(codec.compress(photo, quality), *photo.shape[1:])
+        assert rate == pytest.approx(quality / 100, rel=0.05)

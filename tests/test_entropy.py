@@ -255,3 +255,50 @@ def test_damaged_strings_raise_or_decode_but_never_crash(fitted) -> None:
         except BitstreamError:
             detected += 1
     assert detected > 0
+
+
+# ----------------------------------------------------------------------------- bin widths (Chapter 4)
+def test_a_bin_width_is_the_mass_of_that_bin(fitted) -> None:
+    """likelihood(ŷ, w) = c(ŷ + w/2) - c(ŷ - w/2) per channel (Dumas et al. eq. 2), and width 1 is the default."""
+    density, scales, shift = fitted
+    y = _laplace((1, 192, 3, 3), scales, shift, seed=3)
+    w = torch.linspace(0.5, 4.0, 192)
+    with torch.no_grad():
+        p = density.likelihood(y, w)
+        v = y.transpose(0, 1).reshape(192, 1, -1).double()
+        c = lambda t: torch.sigmoid(density._logits64(t))  # noqa: E731
+        mass = (c(v + w.double().reshape(-1, 1, 1) / 2) - c(v - w.double().reshape(-1, 1, 1) / 2)).reshape(192, 1, 3, 3)
+        assert torch.allclose(p.double().transpose(0, 1), mass.clamp_min(1e-9), rtol=1e-4, atol=1e-7)
+        assert torch.equal(density.likelihood(y), density.likelihood(y, 1.0))
+        assert torch.equal(density.likelihood(y, torch.ones(192)), density.likelihood(y))
+
+
+def test_training_noise_and_test_rounding_follow_the_width(fitted) -> None:
+    density, scales, shift = fitted
+    y = _laplace((2, 192, 8, 8), scales, shift, seed=4)
+    w = torch.linspace(0.5, 4.0, 192).reshape(1, -1, 1, 1)
+    noisy, _ = density(y, training=True, width=w.flatten())
+    assert ((noisy - y).abs() <= w / 2 + 1e-5).all() and ((noisy - y).abs() > w / 4).any()
+    rounded, _ = density(y, training=False, width=w.flatten())
+    k = (rounded - density.table_medians.reshape(1, -1, 1, 1)) / w
+    assert torch.allclose(k, k.round(), atol=1e-4) and ((rounded - y).abs() <= w / 2 + 1e-5).all()
+
+
+def test_table_sets_for_several_widths_round_trip_and_match_the_estimate(fitted) -> None:
+    density = copy.deepcopy(fitted[0])
+    _, scales, shift = fitted
+    widths = torch.stack([torch.full((192,), 1.0), torch.linspace(0.5, 4.0, 192), torch.full((192,), 10.0)])
+    density.update(widths)
+    assert density.pmf_sizes.numel() == 3 * 192
+    y = _laplace((1, 192, 32, 32), scales, shift, seed=5)
+    sizes = []
+    for s in range(3):
+        string = density.compress(y, s, widths[s])[0]
+        y_hat, likelihoods = density(y, training=False, width=widths[s])
+        assert torch.equal(density.decompress([string], (32, 32), s, widths[s]), y_hat)
+        estimate = estimate_bits(likelihoods).item()
+        assert abs(8 * len(string) / estimate - 1) < 0.01, (s, 8 * len(string), estimate)
+        sizes.append(len(string))
+    assert sizes[2] < sizes[1] and sizes[2] < sizes[0]  # coarser bins, fewer bits
+    with pytest.raises(ValueError, match="table set"):
+        density.compress(y, 3)

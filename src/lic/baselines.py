@@ -35,6 +35,7 @@ class PillowCodec(Codec):
 
     pil_format: str = ""
     quality_bounds: tuple[int, int] = (0, 100)  # the qualities the library accepts
+    grey: bool = False  # code the luminance only (Pillow's "L" mode); decoding gives a grey image
 
     def quality_range(self) -> tuple[int, int]:
         return self.quality_bounds
@@ -54,6 +55,8 @@ class PillowCodec(Codec):
         """Encode the image as a complete file of this format."""
         quality = self.check_quality(quality)
         pixels = to_uint8(image)  # also checks the image
+        if self.grey:
+            pixels = np.asarray(Image.fromarray(pixels).convert("L"))
         self.require()
         buffer = io.BytesIO()
         try:
@@ -139,7 +142,7 @@ class JPEG2000(PillowCodec):
     RGB to YCbCr). Pillow's default is ``mct=0``, which codes R, G and B separately and loses about
     2.7 dB of RGB PSNR at 1 bpp on photos. OpenJPEG's rate control takes a compression ratio
     relative to 24 bpp, so ``quality`` q asks for ``q / 100`` bpp (ratio ``2400 / q``); the sweep
-    spans 0.1-2 bpp and every image lands within a few bytes of its target.
+    spans 0.1-2 bpp and every image lands within a few bytes of its target (grey: relative to 8 bpp).
     """
 
     name = "jpeg2000"
@@ -150,7 +153,7 @@ class JPEG2000(PillowCodec):
     def save_options(self, quality: int) -> dict[str, Any]:
         return {
             "quality_mode": "rates",
-            "quality_layers": [2400 / quality],
+            "quality_layers": [(800 if self.grey else 2400) / quality],  # ratio to 8 bits per sample
             "irreversible": True,
             "mct": 1,
         }
@@ -254,3 +257,28 @@ class HEVC(PillowCodec):
 
     def check_complete(self, data: bytes) -> None:
         _check_boxes(data, "hevc", b"ftyp")
+
+
+# ------------------------------------------------------------------------- greyscale (Chapter 4)
+@register("jpeg-grey", "Greyscale JPEG of the luminance (libjpeg-turbo via Pillow), quality 1-100")
+class JPEGGrey(JPEG):
+    """:class:`JPEG` on the luminance only (one component): Chapter 4's anchor for luma codecs."""
+
+    name = "jpeg-grey"
+    grey = True
+
+
+@register("jpeg2000-grey", "Greyscale JPEG 2000 of the luminance (OpenJPEG via Pillow); quality = bpp x 100")
+class JPEG2000Grey(JPEG2000):
+    """:class:`JPEG2000` on the luminance only; ``quality`` q still asks for ``q / 100`` bpp."""
+
+    name = "jpeg2000-grey"
+    grey = True
+
+
+@register("hevc-grey", "HEVC intra of the luminance (x265 via pillow-heif, monochrome), quality 0-100")
+class HEVCGrey(HEVC):
+    """:class:`HEVC` on the luminance only (a monochrome HEIF image)."""
+
+    name = "hevc-grey"
+    grey = True

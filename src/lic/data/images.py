@@ -111,6 +111,27 @@ def save_image(image: torch.Tensor, path: str | Path) -> None:
     Image.fromarray(to_uint8(image)).save(Path(path))
 
 
+#: ITU-R BT.601 luma weights of R, G and B, as in JPEG/JFIF and Pillow's ``"L"`` mode.
+LUMA_WEIGHTS = (0.299, 0.587, 0.114)
+
+
+def luminance(images: torch.Tensor) -> torch.Tensor:
+    """The luma ``Y = 0.299 R + 0.587 G + 0.114 B`` of ``[..., 3, H, W]`` images, as ``[..., 1, H, W]``
+    (differentiable; no rounding)."""
+    weights = torch.tensor(LUMA_WEIGHTS, dtype=images.dtype, device=images.device).reshape(3, 1, 1)
+    return (images * weights).sum(dim=-3, keepdim=True)
+
+
+def to_grey(image: torch.Tensor) -> torch.Tensor:
+    """A ``[3, H, W]`` image's 8-bit luminance as a grey ``[3, H, W]`` image (Y in every channel).
+
+    The grey images every luminance comparison codes (Chapter 4): rounded to 8-bit levels, they
+    are exactly what a greyscale JPEG receives (Pillow's ``"L"`` conversion leaves them unchanged).
+    """
+    check_image(image)
+    return luminance(image.float()).mul(255).round().div(255).expand(3, -1, -1).contiguous()
+
+
 def pad_to_multiple(image: torch.Tensor, multiple: int) -> torch.Tensor:
     """Pad ``[..., H, W]`` on the bottom/right by edge replication so H and W divide ``multiple``."""
     h, w = image.shape[-2:]

@@ -16,6 +16,14 @@ from .tables import PRECISION, TAIL_MASS, TableCoder, _check_symbols
 
 LIKELIHOOD_BOUND = 1e-9  # no symbol is ever modelled as less likely than this (≤ 30 bits)
 
+#: A quantization bin width: one number for every channel, or a ``[C]`` tensor of one per channel.
+Width = float | Tensor
+
+
+def _per_channel(width: Width, like: Tensor) -> Tensor | float:
+    """``width`` shaped to multiply latents ``[B, C, H, W]`` like ``like`` (a float stays a float)."""
+    return width if isinstance(width, float) else width.to(like).reshape(1, -1, 1, 1)
+
 
 def _full_precision(like: Tensor) -> torch.autocast:
     """A context in which autocast is off on ``like``'s device (likelihoods need float32)."""
@@ -97,43 +105,51 @@ class FactorizedDensity(TableCoder):
                 x = x + torch.tanh(self.factors[k].to(x)) * torch.tanh(x)
         return x
 
-    def likelihood(self, y_hat: Tensor) -> Tensor:
-        """``p(ŷ) = c(ŷ + ½) - c(ŷ - ½)`` for ``ŷ`` of shape ``[B, C, H, W]`` (appendix 6.1).
+    def likelihood(self, y_hat: Tensor, width: Width = 1.0) -> Tensor:
+        """``p(ŷ) = c(ŷ + w/2) - c(ŷ - w/2)`` for ``ŷ`` of shape ``[B, C, H, W]`` (appendix 6.1).
 
-        Always float32, also under autocast: in bf16 the difference of two CDF values would keep
-        about 3 significant digits, and the rate estimate and its gradient would be noise.
+        ``w`` is the quantization bin width: 1 for the book's unit-step models, or one width per
+        channel (a ``[C]`` tensor) for learned step sizes (Dumas et al. 2018, eq. 2). Always
+        float32, also under autocast: in bf16 the difference of two CDF values would keep about
+        3 significant digits, and the rate estimate and its gradient would be noise.
         """
         b, c = y_hat.shape[:2]
         v = y_hat.float().transpose(0, 1).reshape(c, 1, -1)
+        half = 0.5 * width if isinstance(width, float) else 0.5 * width.float().reshape(c, 1, 1)
         with _full_precision(y_hat):
-            lower = self.logits_cdf(v - 0.5)
-            upper = self.logits_cdf(v + 0.5)
+            lower = self.logits_cdf(v - half)
+            upper = self.logits_cdf(v + half)
         p = _sign_trick_mass(lower, upper)
         p = p.reshape(c, b, *y_hat.shape[2:]).transpose(0, 1)
         return lower_bound(p, self.likelihood_bound)
 
-    def forward(self, y: Tensor, training: bool | None = None, ste: bool = False) -> tuple[Tensor, Tensor]:
+    def forward(self, y: Tensor, training: bool | None = None, ste: bool = False,
+                width: Width = 1.0) -> tuple[Tensor, Tensor]:
         """``(ŷ, p)``: noisy ``ŷ`` when training, else rounded around the medians.
 
-        With ``ste`` (training only), the returned ``ŷ`` — the decoder's input — is rounded around
-        the current medians with a straight-through gradient, while ``p`` stays the likelihood of
-        the noisy latents: the decoder learns on the values it will really receive, and the rate
-        keeps its smooth proxy (Minnen & Singh 2020 train this way).
+        ``width`` is the bin width of the quantizer (a float, or one per channel): training adds
+        ``w · u`` with ``u ~ U(-½, ½)`` (Dumas et al. 2018, eq. 4: ``Y + Δ ⊙ T``), testing rounds
+        to the grid ``m + w k``. With ``ste`` (training only), the returned ``ŷ`` — the decoder's
+        input — is rounded around the current medians with a straight-through gradient, while
+        ``p`` stays the likelihood of the noisy latents: the decoder learns on the values it will
+        really receive, and the rate keeps its smooth proxy (Minnen & Singh 2020 train this way).
 
         Test-time rounding uses the medians of the coding tables once :meth:`update` has made
         them, so ``ŷ`` is exactly what :meth:`compress` sends (a model loaded with fp16 weights
         would otherwise find slightly different medians than those exported from fp32).
         """
         training = self.training if training is None else training
+        w = _per_channel(width, y)
         if training:
-            y_hat = quantize(y, "noise")
+            y_hat = y + w * quantize(torch.zeros_like(y), "noise")  # u ~ U(-½, ½)
             if ste:
                 medians = self.medians().to(y).reshape(1, -1, 1, 1)
-                return quantize(y, "ste", medians), self.likelihood(y_hat)
+                return quantize(y / w, "ste", medians / w) * w, self.likelihood(y_hat, width)
         else:
             medians = self.table_medians if self.table_medians.numel() == self.channels else self.medians()
-            y_hat = quantize(y, "round", medians.to(y).reshape(1, -1, 1, 1))
-        return y_hat, self.likelihood(y_hat)
+            medians = medians.to(y).reshape(1, -1, 1, 1)
+            y_hat = quantize((y - medians) / w, "round") * w + medians
+        return y_hat, self.likelihood(y_hat, width)
 
     @torch.no_grad()
     def _quantiles(self, targets: Sequence[float]) -> Tensor:
@@ -170,24 +186,40 @@ class FactorizedDensity(TableCoder):
         return self._quantiles([0.0])[:, 0, 0].float().to(self.matrices[0].device)
 
     @torch.no_grad()
-    def update(self) -> None:
+    def update(self, widths: Tensor | None = None) -> None:
         """Export the integer coding tables (call once after training, then save the model).
 
         Per channel: the median ``m``, the support ``[m + k_lo, m + k_hi]`` where each tail holds
         at most ``tail_mass / 2`` (capped to ``max_symbols`` values around ``m``), the bin
         probabilities there plus the escape (the mass outside), all in float64 → integer counts.
+
+        ``widths`` (``[S, C]``, optional) asks for ``S`` sets of tables, set ``s`` for the bins
+        ``[m + (k - ½) w, m + (k + ½) w)`` with ``w = widths[s, c]`` (learned step sizes scaled at
+        test time, Dumas et al. 2018, Sec. 4); the table of channel ``c`` in set ``s`` has index
+        ``s · C + c``. The default is one set of unit bins.
         """
         tail = math.log(self.tail_mass / 2) - math.log1p(-self.tail_mass / 2)  # logit(tail/2)
         q = self._quantiles([tail, 0.0, -tail])[:, 0, :]
         medians = q[:, 1].float().double()  # the float32 medians the decoder will use
+        widths = torch.ones(1, self.channels) if widths is None else widths.detach().cpu().reshape(-1, self.channels)
+        pmfs, offsets = [], []
+        for w in widths.float().double():  # the float32 widths the coder will divide by
+            set_pmfs, k_lo = self._bin_tables(q, medians, w)
+            pmfs += set_pmfs
+            offsets += k_lo.tolist()
+        self._set_tables(pmfs, offsets)
+        self.table_medians = medians.float().to(self.pmf_counts.device)
+
+    def _bin_tables(self, q: Tensor, medians: Tensor, w: Tensor) -> tuple[list[np.ndarray], Tensor]:
+        """The PMFs (escape last) and first symbols of one table set with bin widths ``w`` ``[C]``."""
         half = self.max_symbols // 2
-        k_lo = torch.clamp(torch.floor(q[:, 0] - medians), -half, 0).long()
-        k_hi = torch.clamp(torch.ceil(q[:, 2] - medians), 0, half).long()
+        k_lo = torch.clamp(torch.floor((q[:, 0] - medians) / w), -half, 0).long()
+        k_hi = torch.clamp(torch.ceil((q[:, 2] - medians) / w), 0, half).long()
         n = int((k_hi - k_lo).max()) + 1
         grid = k_lo.double().reshape(-1, 1, 1) + torch.arange(n, dtype=torch.float64).reshape(1, 1, -1)
-        x = grid + medians.reshape(-1, 1, 1)
-        lower = self._logits64(x - 0.5)
-        upper = self._logits64(x + 0.5)
+        x = grid * w.reshape(-1, 1, 1) + medians.reshape(-1, 1, 1)
+        lower = self._logits64(x - 0.5 * w.reshape(-1, 1, 1))
+        upper = self._logits64(x + 0.5 * w.reshape(-1, 1, 1))
         mass = _sign_trick_mass(lower, upper)[:, 0, :].numpy()
         below = torch.sigmoid(lower[:, 0, 0]).numpy()  # mass left of the first bin
         pmfs = []
@@ -195,35 +227,44 @@ class FactorizedDensity(TableCoder):
             size = int(k_hi[ch] - k_lo[ch]) + 1
             above = float(torch.sigmoid(-upper[ch, 0, size - 1]))  # mass right of the last bin
             pmfs.append(np.append(mass[ch, :size], below[ch] + above))
-        self._set_tables(pmfs, k_lo.tolist())
-        self.table_medians = medians.float().to(self.pmf_counts.device)
+        return pmfs, k_lo
 
     # -- coding --------------------------------------------------------------------------------
-    def compress(self, y: Tensor) -> list[bytes]:
+    def _tables(self, table_set: int, positions: int) -> np.ndarray:
+        """The table index of every symbol of one image: set ``table_set``, channel-major."""
+        sets = self.pmf_sizes.numel() // self.channels
+        if not 0 <= table_set < sets:
+            raise ValueError(f"table set must be in 0..{sets - 1}, got {table_set}")
+        return table_set * self.channels + np.repeat(np.arange(self.channels), positions)
+
+    def compress(self, y: Tensor, table_set: int = 0, width: Width = 1.0) -> list[bytes]:
         """Entropy-code latents ``y`` ``[B, C, H, W]``: one byte string per image.
 
-        Sends ``round(y - m)`` per channel with that channel's table (medians ``m`` and tables
-        from :meth:`update`).
+        Sends ``round((y - m) / w)`` per channel with that channel's table in ``table_set``
+        (medians ``m`` and tables from :meth:`update`; ``w`` the set's bin widths).
         """
         self._check_tables()
         if y.dim() != 4 or y.shape[1] != self.channels:
             raise ValueError(f"expected latents [B, {self.channels}, H, W], got {tuple(y.shape)}")
-        symbols = torch.round(y.detach().float().cpu() - self.table_medians.cpu().reshape(1, -1, 1, 1))
+        y = y.detach().float().cpu()
+        symbols = torch.round((y - self.table_medians.cpu().reshape(1, -1, 1, 1)) / _per_channel(width, y))
         _check_symbols(symbols)
-        tables = np.repeat(np.arange(self.channels), y.shape[2] * y.shape[3])
+        tables = self._tables(table_set, y.shape[2] * y.shape[3])
         return [self._encode(s.reshape(-1).numpy().astype(np.int64), tables) for s in symbols]
 
-    def decompress(self, strings: Sequence[bytes], shape: tuple[int, int]) -> Tensor:
+    def decompress(self, strings: Sequence[bytes], shape: tuple[int, int], table_set: int = 0,
+                   width: Width = 1.0) -> Tensor:
         """Decode strings from :meth:`compress` into ``ŷ`` ``[len(strings), C, H, W]``.
 
-        ``shape`` is the latents' spatial size ``(H, W)``. Raises
-        :class:`lic.codec.BitstreamError` for strings that cannot be decoded.
+        ``shape`` is the latents' spatial size ``(H, W)``; ``table_set`` and ``width`` those the
+        strings were coded with. Raises :class:`lic.codec.BitstreamError` for strings that cannot
+        be decoded.
         """
         self._check_tables()
         h, w = (int(s) for s in shape)
-        tables = np.repeat(np.arange(self.channels), h * w)
+        tables = self._tables(table_set, h * w)
         symbols = np.stack([self._decode(s, tables) for s in strings]) if strings else \
             np.zeros((0, self.channels * h * w), dtype=np.int64)
         medians = self.table_medians.reshape(1, -1, 1, 1)
-        out = torch.from_numpy(symbols.astype(np.float32)).reshape(-1, self.channels, h, w)
-        return out.to(medians.device) + medians
+        out = torch.from_numpy(symbols.astype(np.float32)).reshape(-1, self.channels, h, w).to(medians.device)
+        return out * _per_channel(width, out) + medians

@@ -7,11 +7,13 @@ A model file only writes the paper's transforms::
         def analysis(self, x, rate): ...              # y = g_a(x)
         def synthesis(self, y_hat, rate): ...         # x̂ = g_s(ŷ)
 
-and sets ``self.lambdas`` (one λ per rate the model serves) and ``self.entropy``. Everything else
+and sets ``self.lambdas`` (the λ of each rate it trains) and ``self.entropy``. Everything else
 is here, once: the forward pass with the quantization proxy, the rate-distortion loss summed over
 the model's rates, the coding tables, ``compress``/``decompress`` of one padded image, the rate
 estimate of exactly what ``compress`` sends, and strip-parallel synthesis. A variable-rate model
-takes its rate index through the same ``rate`` argument that a single-rate model ignores.
+takes its rate index through the same ``rate`` argument that a single-rate model ignores. A model
+whose rates differ only in the quantizer (Dumas et al. 2018) overrides :meth:`bins`, and one that
+reconstructs something other than the RGB image (luminance) overrides :meth:`target`.
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ import torch
 from torch import nn
 
 from ..entropy import FactorizedDensity, estimate_bits
+from ..entropy.factorized import Width
 
 #: The field's reference operating points (CompressAI / tensorflow-compression): quality q uses
 #: ``LAMBDAS[q - 1]`` in ``loss = bpp + λ · 255² · MSE`` on images in [0, 1] (= bpp + λ · MSE on
@@ -114,8 +117,18 @@ class LearnedModel(nn.Module):
 
     @property
     def rates(self) -> int:
-        """How many rates (λ values) the model serves; rate indices are ``0 .. rates - 1``."""
+        """How many rates the model serves (one per λ unless :meth:`bins` says otherwise); rate
+        indices are ``0 .. rates - 1``."""
         return len(self.lambdas)
+
+    def bins(self, rate: Rate) -> tuple[int, Width]:
+        """The coding-table set and the quantization bin width(s) at ``rate``: unit bins and one
+        table set for every rate, unless the model scales its quantizer (Dumas et al. 2018)."""
+        return 0, 1.0
+
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """What the synthesis reconstructs of images ``x``: the images themselves."""
+        return x
 
     def check_rate(self, rate: int) -> int:
         """``rate`` as an int, or ``ValueError`` naming the valid indices."""
@@ -126,22 +139,23 @@ class LearnedModel(nn.Module):
     def forward(self, x: torch.Tensor, rate: Rate = 0) -> dict:
         """Noisy latents in training mode, rounded ones in eval mode; likelihoods for the rate."""
         y = self.analysis(x, rate).float()
-        y_hat, likelihoods = self.entropy(y, training=self.training, ste=self.ste)
+        y_hat, likelihoods = self.entropy(y, training=self.training, ste=self.ste, width=self.bins(rate)[1])
         return {"x_hat": self.synthesis(y_hat.to(x.dtype), rate), "likelihoods": {"y": likelihoods},
                 "y": y, "y_hat": y_hat}
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Σ over the model's rates of ``bpp + λ · 255² · MSE`` (Zheng & Liang eq. 2-3 with w = 1;
-        one term for a single-rate model). Logs each rate's bpp and PSNR when there are several."""
-        if self.rates == 1:
-            return rate_distortion(self(x), x, float(self.lambdas[0]))
+        """Σ over the model's λ values of ``bpp + λ · 255² · MSE`` (Zheng & Liang eq. 2-3 with w = 1;
+        one term for a single-λ model). Logs each rate's bpp and PSNR when there are several."""
+        target = self.target(x)
+        if len(self.lambdas) == 1:
+            return rate_distortion(self(x), target, float(self.lambdas[0]))
         total, logs = 0.0, {}
         for i, lmbda in enumerate(float(v) for v in self.lambdas):
-            loss, parts = rate_distortion(self(x, i), x, lmbda)
+            loss, parts = rate_distortion(self(x, i), target, lmbda)
             total = total + loss
             logs[f"bpp{i}"], logs[f"psnr{i}"] = parts["bpp"], parts["psnr"]
         logs["loss"] = total.item()
-        logs["bpp"] = sum(logs[f"bpp{i}"] for i in range(self.rates)) / self.rates
+        logs["bpp"] = sum(logs[f"bpp{i}"] for i in range(len(self.lambdas))) / len(self.lambdas)
         return total, logs
 
     def warm_start_from(self, source: nn.Module) -> None:
@@ -171,17 +185,20 @@ class LearnedModel(nn.Module):
 
     def compress(self, x: torch.Tensor, rate: int = 0) -> bytes:
         """Entropy-code one padded image ``[1, 3, H, W]`` (H, W multiples of ``stride``)."""
-        return self.entropy.compress(self.analysis(x, self.check_rate(rate)).float())[0]
+        rate = self.check_rate(rate)
+        return self.entropy.compress(self.analysis(x, rate).float(), *self.bins(rate))[0]
 
     def decompress(self, payload: bytes, shape: tuple[int, int], rate: int = 0, workers: int = 1) -> torch.Tensor:
         """Decode ``payload`` into a ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
         rate = self.check_rate(rate)
-        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride))
+        y_hat = self.entropy.decompress([payload], (shape[0] // self.stride, shape[1] // self.stride),
+                                        *self.bins(rate))
         return synthesize(lambda part: self.synthesis(part, rate), y_hat, self.stride, workers)
 
     @torch.no_grad()
     def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:
         """``−Σ log2 p(ŷ)`` of the latents that :meth:`compress` sends for ``x`` (eval mode)."""
-        y = self.analysis(x, self.check_rate(rate)).float()
-        _, likelihoods = self.entropy(y, training=False)
+        rate = self.check_rate(rate)
+        y = self.analysis(x, rate).float()
+        _, likelihoods = self.entropy(y, training=False, width=self.bins(rate)[1])
         return float(estimate_bits(likelihoods))

@@ -75,7 +75,8 @@ class Batches:
 @torch.no_grad()
 def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
                    device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Mean RGB PSNR over ``images`` with hard rounding, and for a :class:`LearnedModel` the mean
+    """Mean PSNR over ``images`` with hard rounding (against a learned model's ``target``: RGB, or
+    the luminance for a luminance codec), and for a :class:`LearnedModel` the mean
     estimated bpp (−Σ log2 p of the rounded latents / pixels).
 
     A learned model gets its coding tables rebuilt first, so the rounding is the one a checkpoint
@@ -94,7 +95,8 @@ def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
         x = data.pad_to_multiple(image, model.stride)[None].to(device, memory_format=memory_format)
         out = model(x)
         x_hat = data.crop_to(out["x_hat"].float(), h, w).clamp(0, 1).cpu()
-        mse = torch.mean((x_hat[0] - image) ** 2).item()
+        target = model.target(image[None])[0] if learned else image
+        mse = torch.mean((x_hat[0] - target) ** 2).item()
         psnrs.append(10 * math.log10(1 / max(mse, 1e-12)))
         if learned:
             bits = sum(-torch.log2(p.float()).sum().item() for p in out["likelihoods"].values())
