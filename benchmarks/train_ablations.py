@@ -90,7 +90,7 @@ def main() -> None:
                   "threads": torch.get_num_threads(), "steps": history[-1]["step"], "wall_s": round(wall, 1),
                   "cpu_s": history[-1]["cpu_s"],
                   "bpp": measured["eval_bpp"], "psnr": measured["eval_psnr"],
-                  "loss": measured["eval_bpp"] + config.model_args["lmbda"] * 255**2 * 10 ** (-measured["eval_psnr"] / 10),
+                  "loss": measured["eval_bpp"] + config.model_args["lmbda"] * 255**2 * measured["eval_mse"],
                   "db_over_jpeg": psnr_over_jpeg(measured["eval_bpp"], measured["eval_psnr"], jpeg)}
         result_path.write_text(json.dumps(result, indent=1))
         print(json.dumps(result), flush=True)

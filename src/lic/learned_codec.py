@@ -29,7 +29,8 @@ class LearnedCodec(Codec):
     of the model's stride by edge replication and cropped back after decoding.
     """
 
-    def __init__(self, spec: CodecSpec, folder: Path | None = None) -> None:
+    def __init__(self, spec: CodecSpec, folder: Path | None = None, name: str = "") -> None:
+        self.name = name  # the registry sets the registered name
         self.description = spec.description
         self.spec = dict(spec.qualities)
         self.qualities = tuple(sorted(self.spec))

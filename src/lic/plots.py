@@ -24,6 +24,13 @@ STYLES: dict[str, tuple[str, str]] = {
     "conv-ae": ("#8c564b", "h"),
     "balle2017": ("#d62728", "o"),
     "modulated": ("#9467bd", "*"),
+    # Chapter 4, luminance only: the greyscale baselines keep their colour codec's colour
+    "jpeg-grey": ("#1f77b4", "p"),
+    "jpeg2000-grey": ("#ff7f0e", "<"),
+    "hevc-grey": ("#7f7f7f", ">"),
+    "dumas2018": ("#e377c2", "d"),  # case 2; cases 3 and 1 of the paper:
+    "dumas2018-fixed": ("#8c6d31", "H"),
+    "dumas2018-per-rate": ("#393b79", "8"),
 }
 _FALLBACK_COLOURS = ("#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 _FALLBACK_MARKERS = ("p", "<", ">", "d", "H", "8")

@@ -45,6 +45,23 @@ from .registry import CodecSpec, register_model
 #: The paper's test-time scales of the step sizes (Sec. 4, the set B).
 BETAS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0)
 
+#: Case 1's λ values besides the case-3 model's own (quality q = ``LAMBDAS[q - 1]``): fine-tunes of
+#: the fixed-step model, each coded at β = 1 (``configs/dumas2018-fixed-q*.toml``).
+CASE1_QUALITIES = (3, 4, 5, 6)
+
+#: The paper's three cases (Sec. 4) as codec specs. Case 2 is the registered codec ``dumas2018``;
+#: cases 1 and 3 serve the chapter's comparison. Cases 2 and 3: quality q is β = ``BETAS[9 - q]``;
+#: case 1: quality q is the fixed-step model trained at ``LAMBDAS[q - 1]``.
+CASES = {
+    1: CodecSpec("Dumas et al. 2018, case 1: one fixed-step model per λ, at β = 1",
+                 {**{q: (f"dumas2018-fixed-q{q}", 0) for q in CASE1_QUALITIES}, 7: ("dumas2018-fixed", 0)}),
+    2: CodecSpec("Dumas et al. 2018: one luminance transform, learned step sizes scaled by β at test "
+                 "time (Chapter 4); quality q = 1..9 is β = 10, 8, 6, 4, 3, 2, 1.5, 1.25, 1",
+                 {q: ("dumas2018", len(BETAS) - q) for q in range(1, len(BETAS) + 1)}),
+    3: CodecSpec("Dumas et al. 2018, case 3: fixed step and GDN normalisations, scaled by β",
+                 {q: ("dumas2018-fixed", len(BETAS) - q) for q in range(1, len(BETAS) + 1)}),
+}
+
 
 def _conv(cin: int, cout: int, kernel: int, stride: int) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2)
@@ -54,10 +71,7 @@ def _deconv(cin: int, cout: int, kernel: int, stride: int) -> nn.ConvTranspose2d
     return nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1)
 
 
-@register_model("dumas2018", codec=CodecSpec(
-    "Dumas et al. 2018: one luminance transform, learned step sizes scaled by β at test time "
-    "(Chapter 4); quality q = 1..9 is β = 10, 8, 6, 4, 3, 2, 1.5, 1.25, 1",
-    {q: ("dumas2018", len(BETAS) - q) for q in range(1, len(BETAS) + 1)}))
+@register_model("dumas2018", codec=CASES[2])
 class Dumas2018(LearnedModel):
     """A luminance autoencoder whose rate is set by scaling its quantization steps by ``β``.
 

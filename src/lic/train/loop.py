@@ -75,8 +75,9 @@ class Batches:
 @torch.no_grad()
 def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
                    device: torch.device | str = "cpu") -> dict[str, Any]:
-    """Mean PSNR over ``images`` with hard rounding (against a learned model's ``target``: RGB, or
-    the luminance for a luminance codec), and for a :class:`LearnedModel` the mean
+    """Mean PSNR and mean MSE (images in [0, 1]) over ``images`` with hard rounding (against a
+    learned model's ``target``: RGB, or the luminance for a luminance codec), and for a
+    :class:`LearnedModel` the mean
     estimated bpp (−Σ log2 p of the rounded latents / pixels).
 
     A learned model gets its coding tables rebuilt first, so the rounding is the one a checkpoint
@@ -88,7 +89,7 @@ def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
     learned = isinstance(model, LearnedModel)
     if learned:
         model.update()
-    bpps, psnrs = [], []
+    bpps, psnrs, mses = [], [], []
     memory_format = torch.channels_last if device.type == "cuda" else torch.contiguous_format
     for _, image in images:
         h, w = image.shape[-2:]
@@ -97,12 +98,13 @@ def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
         x_hat = data.crop_to(out["x_hat"].float(), h, w).clamp(0, 1).cpu()
         target = model.target(image[None])[0] if learned else image
         mse = torch.mean((x_hat[0] - target) ** 2).item()
+        mses.append(mse)
         psnrs.append(10 * math.log10(1 / max(mse, 1e-12)))
         if learned:
             bits = sum(-torch.log2(p.float()).sum().item() for p in out["likelihoods"].values())
             bpps.append(bits / (h * w))
     model.train(was_training)
-    result: dict[str, Any] = {"eval_psnr": float(np.mean(psnrs))}
+    result: dict[str, Any] = {"eval_psnr": float(np.mean(psnrs)), "eval_mse": float(np.mean(mses))}
     if bpps:
         result["eval_bpp"] = float(np.mean(bpps))
     return result
