@@ -10,10 +10,8 @@ Sphinx loads MathJax from a CDN by default: a reader who opens the built book of
 2. adds that folder to ``html_static_path`` (the build gets ``_static/mathjax/es5/…``) and points
    ``mathjax_path`` at ``mathjax/es5/tex-chtml.js``.
 
-The download needs only the Python standard library (no npm, no pip): it reads
-``$NPM_CONFIG_REGISTRY`` (default https://registry.npmjs.org) and honours the usual proxy
-variables. Where that fails and ``npm`` is installed, ``npm pack`` (with the user's npm settings)
-is tried instead. If both fail the build warns (an error under ``-W``) and falls back to the CDN.
+The download is :func:`lic.data.npm.fetch_package` (the registry via the standard library, or
+``npm pack``). If it fails the build warns (an error under ``-W``) and falls back to the CDN.
 
 Run it as a script to fill the cache ahead of time::
 
@@ -21,17 +19,14 @@ Run it as a script to fill the cache ahead of time::
 """
 from __future__ import annotations
 
-import base64
-import hashlib
 import io
-import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
-import urllib.request
 from pathlib import Path
+
+from lic.data.npm import fetch_package
 
 MATHJAX_VERSION = "3.2.2"
 # dist.integrity of https://registry.npmjs.org/mathjax/3.2.2 (what `npm install` checks).
@@ -44,34 +39,6 @@ MATHJAX_ENTRY = "mathjax/es5/tex-chtml.js"
 ROOT = Path(__file__).resolve().parents[1]
 # One folder per version; its content is copied into the build's _static/.
 CACHE = ROOT / ".cache" / f"mathjax-{MATHJAX_VERSION}"
-
-
-def _registry() -> str:
-    return os.environ.get("NPM_CONFIG_REGISTRY") or os.environ.get("npm_config_registry") or "https://registry.npmjs.org"
-
-
-def _check_integrity(data: bytes) -> None:
-    algo, _, expected = MATHJAX_INTEGRITY.partition("-")
-    got = base64.b64encode(hashlib.new(algo, data).digest()).decode()
-    if got != expected:
-        raise RuntimeError(f"mathjax-{MATHJAX_VERSION}.tgz: {algo} is {got}, expected {expected}")
-
-
-def _download_urllib() -> bytes:
-    url = f"{_registry().rstrip('/')}/mathjax/-/mathjax-{MATHJAX_VERSION}.tgz"
-    req = urllib.request.Request(url, headers={"User-Agent": "lic-book offline_mathjax"})
-    with urllib.request.urlopen(req, timeout=60) as resp:
-        return resp.read()
-
-
-def _download_npm() -> bytes:
-    npm = shutil.which("npm")
-    if npm is None:
-        raise RuntimeError("npm is not installed")
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run([npm, "pack", f"mathjax@{MATHJAX_VERSION}", "--silent"], cwd=tmp, check=True,
-                       stdout=subprocess.DEVNULL, timeout=300)
-        return (Path(tmp) / f"mathjax-{MATHJAX_VERSION}.tgz").read_bytes()
 
 
 def _extract(data: bytes, dest: Path) -> None:
@@ -98,18 +65,7 @@ def ensure_mathjax(cache: Path = CACHE) -> Path:
     """Return the folder to add to html_static_path, downloading MathJax into it if needed."""
     if (cache / MATHJAX_ENTRY).is_file():
         return cache
-    errors = []
-    data = None
-    for how, fetch in (("npm registry", _download_urllib), ("npm pack", _download_npm)):
-        try:
-            data = fetch()
-            _check_integrity(data)
-            break
-        except Exception as exc:  # noqa: BLE001 - report every way that was tried
-            errors.append(f"{how}: {exc}")
-            data = None
-    if data is None:
-        raise RuntimeError(f"could not fetch mathjax@{MATHJAX_VERSION} (" + "; ".join(errors) + ")")
+    data = fetch_package("mathjax", MATHJAX_VERSION, MATHJAX_INTEGRITY)
     cache.parent.mkdir(parents=True, exist_ok=True)
     # Unpack next to the cache and rename: an interrupted fetch never leaves half a cache.
     tmp = Path(tempfile.mkdtemp(prefix=cache.name + ".", dir=cache.parent))

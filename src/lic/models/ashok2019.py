@@ -1,0 +1,204 @@
+"""Ashok & Palani, "Autoencoders with variable sized latent vector for image compression" (CVPR
+workshop CLIC 2018): a recurrent encoder that attends over the image with Cauchy glimpses, and a
+code that grows one codeword at a time until the image is good enough.
+
+The paper's pieces, with its equations next to the code:
+
+- **Glimpse parameters** from the previous state, ``Ω_t = W_g h_{t-1}`` (:meth:`glimpse`), mapped to
+  the grid centre, stride and kernel width (:func:`glimpse_geometry`)::
+
+      x = (S - 1)(x̂ + 1)/2,  y = (S - 1)(ŷ + 1)/2,  δ = (S/N)(1 - |δ̂|),  γ = exp(1 - 2|δ̂|)
+
+- **An N×N grid of Cauchy kernels** at ``μ_X^i = x + (i - (N + 1)/2) δ`` (and ``μ_Y^j`` likewise),
+  normalised filterbanks ``F_X[i, a] ∝ 1 / (πγ [1 + ((a - μ_X^i)/γ)²])`` with ``Σ_a F_X[i, a] = 1``
+  (:func:`cauchy_filterbank`), and the glimpse ``F_Y I F_Xᵀ`` per colour channel
+  (:func:`attend`). The paper prints ``attend(I, Ω_t) = F_Y F_Xᵀ``, which omits the image ``I``.
+- **An RNN controller** that takes ``n`` glimpses per session; the state after a session is the
+  codeword ``c``, and the code grows as ``L_t = [L_{t-1}, c]`` (:meth:`session`). We use a GRU (the
+  paper does not say which RNN): it has one state vector, which *is* the codeword, where an LSTM
+  would also carry a cell state that the codeword leaves out.
+- **A transposed-convolution decoder** that adds each codeword's image to the canvas,
+  ``reconstructed_t = reconstructed_{t-1} + W_upconv(L[t])`` (:meth:`decode_codeword`).
+
+What the paper leaves open, and what we chose:
+
+- **What the glimpses read.** The paper says the reconstruction "is compared to the original input
+  image and the error is found out". As in DRAW (Gregor et al. 2015), which the attention comes
+  from, every glimpse reads both the image and the current error ``I - reconstructed``: the encoder
+  sees what the decoder already has, and each codeword can encode what is still missing.
+- **Bits.** The paper never says how a codeword becomes bits. The state (in (-1, 1), a GRU's
+  ``tanh``) is scaled by a learned gain per dimension, rounded, and entropy-coded with the
+  library's factorized density; training uses the additive-noise proxy and the loss
+  ``R + λ · 255² · D``, with ``D`` the mean squared error averaged over the sessions, so every
+  prefix of the code is trained to be a good image.
+- **Images.** ``channels = 3`` codes RGB tiles of ``size``²; ``channels = 1`` codes the luminance
+  (MNIST), and reconstructs a grey image.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..data import luminance
+from ..entropy import FactorizedDensity, estimate_bits
+from .base import LAMBDAS, training_psnr
+from .registry import register_model
+
+
+def glimpse_geometry(omega: torch.Tensor, size: int, grid: int) -> tuple[torch.Tensor, ...]:
+    """``(x, y, δ, γ)`` from ``Ω = (x̂, ŷ, δ̂)`` ``[B, 3]``: the paper's equations, as written.
+
+    ``|δ̂| > 1`` gives a negative stride (a mirrored grid); the equations allow it and so do we."""
+    x_hat, y_hat, d_hat = omega.unbind(-1)
+    x = (size - 1) * (x_hat + 1) / 2
+    y = (size - 1) * (y_hat + 1) / 2
+    delta = size / grid * (1 - d_hat.abs())
+    gamma = torch.exp(1 - 2 * d_hat.abs())
+    return x, y, delta, gamma
+
+
+def kernel_centres(centre: torch.Tensor, delta: torch.Tensor, grid: int) -> torch.Tensor:
+    """``μ^i = centre + (i - (N + 1)/2) δ`` for ``i = 1 .. N``: ``[B, N]``."""
+    i = torch.arange(1, grid + 1, dtype=centre.dtype, device=centre.device)
+    return centre[:, None] + (i - (grid + 1) / 2) * delta[:, None]
+
+
+def cauchy_filterbank(mu: torch.Tensor, gamma: torch.Tensor, size: int) -> torch.Tensor:
+    """``F[i, a] = {πγ [1 + ((a - μ^i)/γ)²]}⁻¹ / Z`` for pixels ``a = 0 .. size-1``: ``[B, N, size]``,
+    each row summing to 1 (the constant ``Z``)."""
+    a = torch.arange(size, dtype=mu.dtype, device=mu.device)
+    g = gamma[:, None, None]
+    kernel = 1 / (math.pi * g * (1 + ((a - mu[:, :, None]) / g) ** 2))
+    return kernel / kernel.sum(dim=-1, keepdim=True).clamp_min(1e-12)
+
+
+def attend(image: torch.Tensor, omega: torch.Tensor, grid: int) -> torch.Tensor:
+    """The glimpse ``F_Y I F_Xᵀ`` of every channel of ``image`` ``[B, C, S, S]``: ``[B, C, N, N]``."""
+    size = image.shape[-1]
+    x, y, delta, gamma = glimpse_geometry(omega, size, grid)
+    f_x = cauchy_filterbank(kernel_centres(x, delta, grid), gamma, size)
+    f_y = cauchy_filterbank(kernel_centres(y, delta, grid), gamma, size)
+    return f_y[:, None] @ image @ f_x[:, None].transpose(-1, -2)
+
+
+class UpconvDecoder(nn.Module):
+    """``W_upconv``: a codeword -> an image update of ``channels × size × size`` (two 2× upsamplings)."""
+
+    def __init__(self, code: int, channels: int, size: int, width: int = 64) -> None:
+        super().__init__()
+        if size % 4:
+            raise ValueError(f"the tile size must be a multiple of 4, got {size}")
+        self.width, self.start = width, size // 4
+        self.project = nn.Linear(code, width * self.start**2)
+        self.up = nn.Sequential(nn.ReLU(), nn.ConvTranspose2d(width, width // 2, 4, stride=2, padding=1), nn.ReLU(),
+                                nn.ConvTranspose2d(width // 2, channels, 4, stride=2, padding=1))
+        with torch.no_grad():  # small first updates: the canvas starts empty and fills in
+            self.up[-1].weight.mul_(0.1)
+
+    def forward(self, code: torch.Tensor) -> torch.Tensor:
+        return self.up(self.project(code).reshape(-1, self.width, self.start, self.start))
+
+
+@register_model("ashok2019")
+class RecurrentAttentionCodec(nn.Module):
+    """Tiles of ``size``² with ``channels`` 1 (luminance) or 3 (RGB); a ``grid``² glimpse, ``glimpses``
+    per session, a GRU state (= codeword) of ``code`` numbers, ``sessions`` codewords in training,
+    trained at ``lmbda``."""
+
+    def __init__(self, size: int = 32, channels: int = 3, grid: int = 8, glimpses: int = 4, code: int = 32,
+                 sessions: int = 8, lmbda: float = LAMBDAS[2], init_gain: float = 4.0) -> None:
+        super().__init__()
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 (luminance) or 3 (RGB), got {channels}")
+        self.size, self.channels, self.grid, self.glimpses = size, channels, grid, glimpses
+        self.code, self.sessions, self.lmbda = code, sessions, float(lmbda)
+        self.lambdas = (self.lmbda,)
+        self.glimpse_params = nn.Linear(code, 3)          # W_g
+        nn.init.zeros_(self.glimpse_params.weight)        # the first glimpse sees the whole tile
+        nn.init.zeros_(self.glimpse_params.bias)
+        self.controller = nn.GRUCell(2 * channels * grid * grid, code)
+        self.log_gain = nn.Parameter(torch.full((code,), math.log(init_gain)))
+        self.decoder = UpconvDecoder(code, channels, size)
+        self.entropy = FactorizedDensity(code)
+
+    # -- the paper's pieces ---------------------------------------------------------------------
+    def target(self, x: torch.Tensor) -> torch.Tensor:
+        """What the codec reconstructs: RGB tiles, or their luminance (``channels = 1``)."""
+        return luminance(x) if self.channels == 1 else x
+
+    def glimpse(self, x: torch.Tensor, error: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """One glimpse of the tile and of the current error, at ``Ω_t = W_g h_{t-1}``, flattened."""
+        omega = self.glimpse_params(h)
+        return torch.cat([attend(x, omega, self.grid), attend(error, omega, self.grid)], dim=1).flatten(1)
+
+    def session(self, x: torch.Tensor, canvas: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``n`` glimpses, each updating the RNN state; the state afterwards is the next codeword."""
+        error = x - canvas
+        for _ in range(self.glimpses):
+            h = self.controller(self.glimpse(x, error, h), h)
+        return h
+
+    def to_latent(self, h: torch.Tensor) -> torch.Tensor:
+        """The codeword on the quantizer's grid: ``c · exp(s)``, shaped ``[B, code, 1, 1]``."""
+        return (h * torch.exp(self.log_gain))[:, :, None, None]
+
+    def decode_codeword(self, latent: torch.Tensor) -> torch.Tensor:
+        """``W_upconv(L[t])``: the update one (quantized) codeword adds to the canvas."""
+        return self.decoder(latent.flatten(1))
+
+    # -- training -------------------------------------------------------------------------------
+    def forward(self, x: torch.Tensor, sessions: int | None = None) -> dict:
+        """Code tiles ``x`` (``[B, C_in, S, S]`` in [0, 1]) with ``sessions`` codewords; noisy
+        codewords when training, rounded ones in eval mode. Returns the canvas after every session
+        and the likelihoods of every codeword."""
+        x = self.target(x)
+        b = x.shape[0]
+        h = x.new_zeros(b, self.code)
+        canvas = torch.zeros_like(x)
+        canvases, likelihoods = [], []
+        for _ in range(sessions or self.sessions):
+            h = self.session(x, canvas, h)
+            latent, p = self.entropy(self.to_latent(h), training=self.training)
+            canvas = canvas + self.decode_codeword(latent)
+            canvases.append(canvas)
+            likelihoods.append(p)
+        return {"canvases": canvases, "x_hat": canvas, "likelihoods": {"y": torch.cat(likelihoods, dim=1)}}
+
+    def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
+        """``R + λ · 255² · D`` with ``R`` the bits of all codewords per pixel and ``D`` the MSE
+        averaged over the sessions (every prefix of the code should give a good image)."""
+        if x.shape[-2:] != (self.size, self.size):
+            x = tile(x, self.size)
+        out = self(x)
+        target = self.target(x)
+        bpp = estimate_bits(out["likelihoods"]) / target[:, 0].numel()
+        mses = torch.stack([F.mse_loss(c, target) for c in out["canvases"]])
+        loss = bpp + self.lmbda * 255**2 * mses.mean()
+        return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mses[-1].item(),
+                      "mean_mse": mses.mean().item(), "psnr": training_psnr(mses[-1])}
+
+    @torch.no_grad()
+    def update(self) -> None:
+        """Build the integer coding tables of the codewords (after training, before saving)."""
+        self.entropy.update()
+
+
+def tile(images: torch.Tensor, size: int) -> torch.Tensor:
+    """Cut ``[B, C, H, W]`` images (sides multiples of ``size``) into ``[B · H/size · W/size, C, size, size]``
+    tiles, row by row."""
+    b, c, h, w = images.shape
+    if h % size or w % size:
+        raise ValueError(f"image sides {h}x{w} are not multiples of the tile size {size}")
+    t = images.reshape(b, c, h // size, size, w // size, size).permute(0, 2, 4, 1, 3, 5)
+    return t.reshape(-1, c, size, size)
+
+
+def untile(tiles: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """The inverse of :func:`tile` for images of ``height × width`` (multiples of the tile size)."""
+    n, c, size, _ = tiles.shape
+    rows, cols = height // size, width // size
+    t = tiles.reshape(-1, rows, cols, c, size, size).permute(0, 3, 1, 4, 2, 5)
+    return t.reshape(-1, c, height, width)
