@@ -79,9 +79,10 @@ def test_each_session_appends_one_codeword_and_updates_the_canvas() -> None:
     torch.manual_seed(1)
     model = RecurrentAttentionCodec(size=16, channels=3, grid=4, glimpses=2, code=8, sessions=3).eval()
     assert MODELS["ashok2019"] is RecurrentAttentionCodec
-    x = torch.rand(5, 3, 16, 16)
+    x = torch.rand(5, 3, 16, 32)  # two tiles each
     out = model(x, sessions=3)
-    assert len(out["canvases"]) == 3 and out["likelihoods"]["y"].shape == (5, 3 * 8, 1, 1)
+    assert len(out["canvases"]) == 3 and out["likelihoods"]["y"].shape == (10, 3 * 8, 1, 1)
+    assert out["x_hat"].shape == x.shape and model.stride == 16
     assert torch.equal(out["x_hat"], out["canvases"][-1])
     first = model(x, sessions=1)
     assert torch.allclose(first["x_hat"], out["canvases"][0])  # the code is a prefix code: L_t = [L_{t-1}, c]

@@ -113,14 +113,14 @@ def save_checkpoint(model: nn.Module, path_stem: str | Path, config: Mapping[str
     """Write ``<stem>.safetensors`` (floating parameters in ``dtype``) and ``<stem>.json``.
 
     ``config`` is the training config as a table (``model``, ``model_args``, ``train``,
-    ``output``). A :class:`~lic.models.LearnedModel` gets its coding tables built first. The
+    ``output``). A model with coding tables (:func:`~lic.models.has_coding_tables`) gets them built first. The
     JSON holds the model name and arguments, the whole config, torch version, git commit,
     creation date and the weights' sha256, plus ``extra_provenance`` (steps, runs, device,
     metrics ...; a ``git`` entry there replaces the commit found now). Returns the weights' path.
     """
     weights_path, json_path, _ = checkpoint_paths(path_stem)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(model, models.LearnedModel):
+    if models.has_coding_tables(model):
         was_training = model.training
         model.eval().update()
         model.train(was_training)

@@ -23,6 +23,18 @@ opens them. Our learned codecs wrap their entropy-coded payload in a small conta
 
 All fields are big-endian. The header's bytes count in the rate like every other byte.
 Every malformed input raises :class:`BitstreamError`, never a crash or silent garbage.
+
+A *progressive* stream (version 2, Chapter 6) may be cut short and still decode to a coarser
+image, so one checksum over the whole payload cannot work. Its header is followed by a
+codec-specific index and then by chunks, each prefixed by its length (LEB128)::
+
+    0 .. 10+n     as above, with version 2
+    11+n    4     index length (uint32)
+    15+n    4     CRC-32 of bytes 0..15+n and the index
+    19+n    ...   index, then chunks: length (LEB128) + bytes, until the end of the data
+
+A stream that ends between two chunks is valid (:func:`unpack_progressive` returns the chunks
+present); one that ends inside a chunk raises :class:`BitstreamError`. The chunks carry no checksum.
 """
 from __future__ import annotations
 
@@ -36,6 +48,7 @@ import torch
 
 MAGIC = b"LIC"
 VERSION = 1
+PROGRESSIVE = 2  # container version of progressive streams
 _FIXED = struct.Struct(">HHHII")  # quality, height, width, payload length, crc32
 MAX_SIDE = 65535
 
@@ -118,8 +131,8 @@ class Header:
     width: int
 
 
-def pack(header: Header, payload: bytes) -> bytes:
-    """Prefix ``payload`` with the container header."""
+def _head(header: Header, version: int, length: int) -> bytes:
+    """The header's bytes up to the checksum, for a container of ``version``."""
     name = header.codec.encode("ascii")
     if not 0 < len(name) < 256:
         raise ValueError(f"codec name must be 1-255 ASCII characters, got {header.codec!r}")
@@ -127,18 +140,22 @@ def pack(header: Header, payload: bytes) -> bytes:
         raise ValueError(f"image sides must be in 1..{MAX_SIDE}, got {header.height}x{header.width}")
     if not 0 <= header.quality <= 0xFFFF:
         raise ValueError(f"quality must fit 16 bits, got {header.quality}")
-    head = MAGIC + bytes([VERSION, len(name)]) + name + _FIXED.pack(header.quality, header.height, header.width,
-                                                                   len(payload), 0)[:-4]
+    return MAGIC + bytes([version, len(name)]) + name + _FIXED.pack(header.quality, header.height, header.width,
+                                                                   length, 0)[:-4]
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """Prefix ``payload`` with the container header."""
+    head = _head(header, VERSION, len(payload))
     return head + struct.pack(">I", zlib.crc32(payload, zlib.crc32(head))) + payload
 
 
-def unpack(data: bytes) -> tuple[Header, bytes]:
-    """Split container bytes into header and payload, checking length and checksum."""
-    data = bytes(data)
+def _read_header(data: bytes, version: int) -> tuple[Header, int, int, int]:
+    """The header of a container of ``version``: ``(header, length field, crc field, end offset)``."""
     if len(data) < 5 or data[:3] != MAGIC:
         raise BitstreamError("not a lic container (bad magic number)")
-    if data[3] != VERSION:
-        raise BitstreamError(f"unsupported container version {data[3]} (this lic reads {VERSION})")
+    if data[3] != version:
+        raise BitstreamError(f"unsupported container version {data[3]} (expected {version})")
     n = data[4]
     start = 5 + n + _FIXED.size
     if len(data) < start:
@@ -148,6 +165,18 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     except UnicodeDecodeError as err:
         raise BitstreamError("corrupt header: codec name is not ASCII") from err
     quality, height, width, length, crc = _FIXED.unpack(data[5 + n : start])
+    return Header(name, quality, height, width), length, crc, start
+
+
+def _check_size(header: Header) -> None:
+    if header.height == 0 or header.width == 0:
+        raise BitstreamError("corrupt header: zero image size")
+
+
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """Split container bytes into header and payload, checking length and checksum."""
+    data = bytes(data)
+    header, length, crc, start = _read_header(data, VERSION)
     payload = data[start:]
     if len(payload) != length:
         raise BitstreamError(
@@ -155,9 +184,54 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         )
     if zlib.crc32(payload, zlib.crc32(data[: start - 4])) != crc:
         raise BitstreamError("corrupt stream: checksum (CRC-32) does not match")
-    if height == 0 or width == 0:
-        raise BitstreamError("corrupt header: zero image size")
-    return Header(name, quality, height, width), payload
+    _check_size(header)
+    return header, payload
+
+
+def _leb128(n: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, n = n & 0x7F, n >> 7
+        out.append(byte | (0x80 if n else 0))
+        if not n:
+            return bytes(out)
+
+
+def pack_progressive(header: Header, index: bytes, chunks: Sequence[bytes]) -> bytes:
+    """A progressive stream: the header, the ``index`` (checksummed with it) and the ``chunks``."""
+    head = _head(header, PROGRESSIVE, len(index))
+    crc = struct.pack(">I", zlib.crc32(index, zlib.crc32(head)))
+    return head + crc + index + b"".join(_leb128(len(c)) + c for c in chunks)
+
+
+def unpack_progressive(data: bytes) -> tuple[Header, bytes, list[bytes]]:
+    """``(header, index, chunks)`` of a progressive stream, possibly cut short between two chunks."""
+    data = bytes(data)
+    header, length, crc, start = _read_header(data, PROGRESSIVE)
+    index = data[start : start + length]
+    if len(index) != length:
+        raise BitstreamError(f"truncated stream: the index needs {length} bytes, found {len(index)}")
+    if zlib.crc32(index, zlib.crc32(data[: start - 4])) != crc:
+        raise BitstreamError("corrupt stream: checksum (CRC-32) of the header and index does not match")
+    _check_size(header)
+    chunks, pos = [], start + length
+    while pos < len(data):
+        size, shift = 0, 0
+        while True:
+            if pos >= len(data) or shift > 28:
+                raise BitstreamError("truncated or corrupt stream: a chunk length is cut off")
+            byte = data[pos]
+            pos += 1
+            size |= (byte & 0x7F) << shift
+            shift += 7
+            if not byte & 0x80:
+                break
+        if pos + size > len(data):
+            raise BitstreamError(f"truncated stream: a chunk of {size} bytes has only {len(data) - pos} "
+                                 "(a progressive stream may only be cut between chunks)")
+        chunks.append(data[pos : pos + size])
+        pos += size
+    return header, index, chunks
 
 
 # ----------------------------------------------------------------------------- dispatch
@@ -165,7 +239,7 @@ def sniff(data: bytes) -> str:
     """Name of the codec that can decode ``data``, judged from its first bytes."""
     head = bytes(data[:32])
     if head[:3] == MAGIC:
-        return unpack(data)[0].codec
+        return (unpack_progressive(data) if head[3:4] == bytes([PROGRESSIVE]) else unpack(data))[0].codec
     if head[:3] == b"\xff\xd8\xff":
         return "jpeg"
     if head[:12] == b"\x00\x00\x00\x0cjP  \r\n\x87\n" or head[:4] == b"\xff\x4f\xff\x51":

@@ -31,6 +31,7 @@ STYLES: dict[str, tuple[str, str]] = {
     "dumas2018": ("#e377c2", "d"),  # case 2; cases 3 and 1 of the paper:
     "dumas2018-fixed": ("#8c6d31", "H"),
     "dumas2018-per-rate": ("#393b79", "8"),
+    "ashok2019": ("#17a768", "v"),
 }
 _FALLBACK_COLOURS = ("#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 _FALLBACK_MARKERS = ("p", "<", ">", "d", "H", "8")

@@ -4,7 +4,7 @@
 lists the codecs the learned models ship as (:mod:`lic.registry` makes them usable).
 """
 from . import ashok2019, balle2017, conv_ae, dumas2018, modulated  # noqa: F401  (registration)
-from .base import LAMBDAS, LearnedModel
+from .base import LAMBDAS, LearnedModel, has_coding_tables
 from .registry import CODECS, MODELS, CodecSpec, register_model
 
-__all__ = ["LAMBDAS", "LearnedModel", "CODECS", "MODELS", "CodecSpec", "register_model"]
+__all__ = ["LAMBDAS", "LearnedModel", "has_coding_tables", "CODECS", "MODELS", "CodecSpec", "register_model"]

@@ -42,6 +42,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..codec import BitstreamError
 from ..data import luminance
 from ..entropy import FactorizedDensity, estimate_bits
 from .base import LAMBDAS, training_psnr
@@ -150,28 +151,33 @@ class RecurrentAttentionCodec(nn.Module):
         return self.decoder(latent.flatten(1))
 
     # -- training -------------------------------------------------------------------------------
+    @property
+    def stride(self) -> int:
+        """Images are coded in tiles: their sides must be multiples of the tile size."""
+        return self.size
+
     def forward(self, x: torch.Tensor, sessions: int | None = None) -> dict:
-        """Code tiles ``x`` (``[B, C_in, S, S]`` in [0, 1]) with ``sessions`` codewords; noisy
-        codewords when training, rounded ones in eval mode. Returns the canvas after every session
-        and the likelihoods of every codeword."""
-        x = self.target(x)
-        b = x.shape[0]
-        h = x.new_zeros(b, self.code)
-        canvas = torch.zeros_like(x)
+        """Code images ``x`` ``[B, C_in, H, W]`` in [0, 1] (sides multiples of ``size``), tile by
+        tile, with ``sessions`` codewords per tile; noisy codewords when training, rounded ones in
+        eval mode. Returns the image after every session and the likelihoods of every codeword
+        (``[tiles, codewords · code, 1, 1]``)."""
+        target = self.target(x)
+        height, width = target.shape[-2:]
+        tiles = tile(target, self.size)
+        h = tiles.new_zeros(len(tiles), self.code)
+        canvas = torch.zeros_like(tiles)
         canvases, likelihoods = [], []
         for _ in range(sessions or self.sessions):
-            h = self.session(x, canvas, h)
+            h = self.session(tiles, canvas, h)
             latent, p = self.entropy(self.to_latent(h), training=self.training)
             canvas = canvas + self.decode_codeword(latent)
-            canvases.append(canvas)
+            canvases.append(untile(canvas, height, width))
             likelihoods.append(p)
-        return {"canvases": canvases, "x_hat": canvas, "likelihoods": {"y": torch.cat(likelihoods, dim=1)}}
+        return {"canvases": canvases, "x_hat": canvases[-1], "likelihoods": {"y": torch.cat(likelihoods, dim=1)}}
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
         """``R + λ · 255² · D`` with ``R`` the bits of all codewords per pixel and ``D`` the MSE
         averaged over the sessions (every prefix of the code should give a good image)."""
-        if x.shape[-2:] != (self.size, self.size):
-            x = tile(x, self.size)
         out = self(x)
         target = self.target(x)
         bpp = estimate_bits(out["likelihoods"]) / target[:, 0].numel()
@@ -184,6 +190,66 @@ class RecurrentAttentionCodec(nn.Module):
     def update(self) -> None:
         """Build the integer coding tables of the codewords (after training, before saving)."""
         self.entropy.update()
+
+    # -- coding: rounds of codewords ------------------------------------------------------------
+    def _update_canvas(self, canvas: torch.Tensor, active: torch.Tensor, latent: torch.Tensor) -> None:
+        """``canvas[active] += W_upconv(latent)`` on one thread, so that encoder and decoder (which
+        see the same active tiles in the same order) compute bit-identical canvases."""
+        threads = torch.get_num_threads()
+        torch.set_num_threads(1)
+        try:
+            canvas[active] += self.decode_codeword(latent)
+        finally:
+            torch.set_num_threads(threads)
+
+    @torch.no_grad()
+    def compress_tiles(self, x: torch.Tensor, target_psnr: float | None = None,
+                       codewords: int | None = None) -> tuple[list[int], list[bytes]]:
+        """Code tiles ``x`` ``[n, C_in, S, S]`` codeword by codeword: ``(counts, rounds)``.
+
+        Round ``r`` is one entropy-coded string holding codeword ``r`` of every tile that is still
+        coding, in tile order. A tile stops after ``codewords`` (default: the trained ``sessions``)
+        or, with ``target_psnr``, as soon as its decoded canvas reaches that PSNR (quality-flexible
+        encoding: each tile gets its own code length). ``counts[i]`` is tile ``i``'s number of
+        codewords. The encoder decodes each round as the decoder will, so the glimpses read the
+        error the decoder really has.
+        """
+        target = self.target(x)
+        n, limit = len(x), codewords or self.sessions
+        h, canvas = target.new_zeros(n, self.code), torch.zeros_like(target)
+        counts = torch.zeros(n, dtype=torch.long)
+        active = torch.ones(n, dtype=torch.bool)
+        rounds = []
+        for _ in range(limit):
+            if not active.any():
+                break
+            h[active] = self.session(target[active], canvas[active], h[active])
+            latent = self.to_latent(h[active]).float()
+            k = int(active.sum())
+            string = self.entropy.compress(latent.permute(2, 1, 0, 3).reshape(1, self.code, k, 1))[0]
+            decoded = self.entropy.decompress([string], (k, 1))  # exactly the decoder's codewords
+            self._update_canvas(canvas, active, decoded.permute(2, 1, 0, 3))
+            counts[active] += 1
+            rounds.append(string)
+            if target_psnr is not None:
+                mse = (canvas.clamp(0, 1) - target).pow(2).flatten(1).mean(dim=1).clamp_min(1e-12)
+                active &= -10 * torch.log10(mse) < target_psnr
+        return counts.tolist(), rounds
+
+    @torch.no_grad()
+    def decompress_tiles(self, counts: list[int], rounds: list[bytes]) -> torch.Tensor:
+        """The canvases ``[n, C, S, S]`` of ``len(counts)`` tiles from the first ``len(rounds)``
+        rounds (a stream cut after any round gives a coarser image: quality-progressive decoding)."""
+        counts_t = torch.tensor(counts, dtype=torch.long)
+        canvas = torch.zeros(len(counts), self.channels, self.size, self.size)
+        for r, string in enumerate(rounds):
+            active = counts_t > r
+            k = int(active.sum())
+            if k == 0:
+                raise BitstreamError(f"round {r} has no tile left to code")
+            decoded = self.entropy.decompress([string], (k, 1))
+            self._update_canvas(canvas, active, decoded.permute(2, 1, 0, 3))
+        return canvas
 
 
 def tile(images: torch.Tensor, size: int) -> torch.Tensor:

@@ -23,7 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch import nn
 
-from ..entropy import FactorizedDensity, estimate_bits
+from ..entropy import FactorizedDensity, TableCoder, estimate_bits
 from ..entropy.factorized import Width
 
 #: The field's reference operating points (CompressAI / tensorflow-compression): quality q uses
@@ -74,6 +74,12 @@ def synthesize(g_s: Callable[[torch.Tensor], torch.Tensor], y_hat: torch.Tensor,
     finally:
         torch.set_num_threads(threads)
     return torch.cat(parts, dim=-2).contiguous()
+
+
+def has_coding_tables(model: nn.Module) -> bool:
+    """Whether ``model`` codes real bits through integer tables that its ``update()`` builds: every
+    codec model of the book (not the paper-faithful autoencoder of Chapter 2)."""
+    return isinstance(getattr(model, "entropy", None), TableCoder)
 
 
 def training_psnr(mse: torch.Tensor) -> float:

@@ -24,7 +24,7 @@ from tqdm import tqdm
 from .. import data
 from ..checkpoints import (CheckpointError, checkpoint_paths, export_weights, git_commit, import_weights,
                            load_checkpoint, read_provenance, save_checkpoint, training_runs, weights_dir)
-from ..models import MODELS, LearnedModel
+from ..models import MODELS, LearnedModel, has_coding_tables
 from .config import TrainConfig, TrainSettings, load_config
 from .distributed import Ranks
 from .state import (FREE_KEYS, load_state, save_state, seed_all, set_rng_state, trajectory,
@@ -77,7 +77,7 @@ def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
                    device: torch.device | str = "cpu") -> dict[str, Any]:
     """Mean PSNR and mean MSE (images in [0, 1]) over ``images`` with hard rounding (against a
     learned model's ``target``: RGB, or the luminance for a luminance codec), and for a
-    :class:`LearnedModel` the mean
+    model with coding tables the mean
     estimated bpp (−Σ log2 p of the rounded latents / pixels).
 
     A learned model gets its coding tables rebuilt first, so the rounding is the one a checkpoint
@@ -86,7 +86,7 @@ def evaluate_model(model: nn.Module, images: list[tuple[str, torch.Tensor]],
     device = torch.device(device)
     was_training = model.training
     model.eval()
-    learned = isinstance(model, LearnedModel)
+    learned = has_coding_tables(model)
     if learned:
         model.update()
     bpps, psnrs, mses = [], [], []

@@ -1,0 +1,110 @@
+"""Chapter 6's progressive codec: tiles, rounds of codewords, truncation, target-PSNR encoding."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from lic.checkpoints import save_checkpoint
+from lic.codec import BitstreamError, sniff, unpack_progressive
+from lic.metrics import psnr
+from lic.models.ashok2019 import RecurrentAttentionCodec
+from lic.progressive_codec import ProgressiveCodec
+from lic.registry import get_codec
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+ARGS = {"size": 16, "channels": 3, "grid": 4, "glimpses": 2, "code": 8, "sessions": 4, "lmbda": 0.02}
+
+
+def _shipped(folder, stem: str, **changes) -> ProgressiveCodec:
+    """A small model trained for a few steps on smooth images, saved as a checkpoint."""
+    torch.manual_seed(0)
+    args = {**ARGS, **changes}
+    model = RecurrentAttentionCodec(**args)
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    for _ in range(20):
+        x = torch.nn.functional.interpolate(torch.rand(4, 3, 4, 4), size=32, mode="bilinear")
+        loss, _ = model.training_loss(x)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    save_checkpoint(model, folder / stem, {"model": "ashok2019", "model_args": args})
+    return ProgressiveCodec(stem, folder=folder, name="ashok2019")
+
+
+@pytest.fixture(scope="module")
+def codec(tmp_path_factory) -> ProgressiveCodec:
+    return _shipped(tmp_path_factory.mktemp("weights"), "ashok-test")
+
+
+@pytest.fixture(scope="module")
+def image() -> torch.Tensor:
+    torch.manual_seed(1)
+    return torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8), size=(37, 45), mode="bilinear")[0]
+
+
+def test_registered_with_target_psnr_qualities() -> None:
+    codec = get_codec("ashok2019")
+    assert isinstance(codec, ProgressiveCodec) and codec.quality_range() == (1, 99)
+    assert list(codec.qualities) == sorted(codec.qualities)
+
+
+def test_round_trip_of_an_odd_sized_image(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    data = codec.compress(image, 99)
+    assert sniff(data) == "ashok2019"
+    out = codec.decompress(data)
+    assert out.shape == image.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    header, index, rounds = unpack_progressive(data)
+    assert (header.height, header.width) == (37, 45) and len(index) == (3 * 3 + 1) // 2
+    assert len(rounds) == ARGS["sessions"]  # an unreachable target: every tile gets every codeword
+
+
+def test_the_target_psnr_sets_each_tiles_code_length(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    low = codec.compress(image, 1)
+    assert len(unpack_progressive(low)[2]) == 1  # every tile reaches 1 dB with its first codeword
+    mid_quality = round(psnr(image, codec.decompress(codec.compress(image, 99))))
+    counts = [v for byte in unpack_progressive(codec.compress(image, mid_quality))[1] for v in (byte >> 4, byte & 15)][:9]
+    assert min(counts) >= 1 and max(counts) <= ARGS["sessions"]
+    assert len(low) < len(codec.compress(image, 99))
+
+
+def test_a_stream_cut_after_any_round_decodes_to_the_coarser_image(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    data = codec.compress(image, 99)
+    model = codec.model()
+    previous = None
+    for r in range(1, ARGS["sessions"] + 1):
+        prefix = ProgressiveCodec.truncate(data, r)
+        assert data.startswith(prefix)
+        decoded = codec.decompress(prefix)
+        with torch.no_grad():  # what r codewords per tile give, computed without any bitstream
+            expected = model(torch.nn.functional.pad(image[None], (0, 3, 0, 11), mode="replicate"), sessions=r)
+        assert torch.allclose(decoded, expected["x_hat"][0, :, :37, :45].clamp(0, 1), atol=1e-5)
+        assert previous is None or not torch.equal(decoded, previous)
+        previous = decoded
+    with pytest.raises(BitstreamError, match="cut between chunks"):
+        codec.decompress(data[:-1])
+
+
+def test_decoding_does_not_depend_on_the_thread_count(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    data = codec.compress(image, 99)
+    torch.set_num_threads(2)
+    two = codec.decompress(data)
+    torch.set_num_threads(1)
+    assert torch.equal(two, codec.decompress(data))
+
+
+def test_corrupt_and_foreign_streams_raise(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    data = bytearray(codec.compress(image, 99))
+    header, index, _ = unpack_progressive(bytes(data))
+    start = data.index(index)
+    data[start] ^= 0xFF
+    with pytest.raises(BitstreamError, match="checksum"):
+        codec.decompress(bytes(data))
+    with pytest.raises(BitstreamError):
+        codec.decompress(get_codec("jpeg").compress(image, 50))
+
+
+def test_a_luminance_model_decodes_grey_images(tmp_path, image: torch.Tensor) -> None:
+    grey = _shipped(tmp_path, "ashok-grey", channels=1)
+    out = grey.decompress(grey.compress(image, 99))
+    assert out.shape == image.shape and torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
