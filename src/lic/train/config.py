@@ -20,7 +20,7 @@ from .. import models
 class TrainSettings:
     """The ``[train]`` table of a config; every key is optional."""
 
-    data: str = "data/train"  # folder of photos, relative to the repository root or absolute
+    data: str = "data/train"  # folder of photos, relative to the repository root or absolute; "mnist": MNIST digits
     crop: int = 256  # side of the random square training crops
     batch_size: int = 8
     lr: float = 1e-4  # Adam learning rate of the model

@@ -22,6 +22,7 @@ from torch import nn
 from tqdm import tqdm
 
 from .. import data
+from ..data.mnist import MNIST_DATA, MnistDigits, mnist_evaluation_set
 from ..checkpoints import (CheckpointError, checkpoint_paths, export_weights, git_commit, import_weights,
                            load_checkpoint, read_provenance, save_checkpoint, training_runs, weights_dir)
 from ..models import MODELS, LearnedModel, has_coding_tables
@@ -43,8 +44,12 @@ class Batches:
     def __init__(self, config: TrainConfig, crop: int, batch_size: int, num_workers: int,
                  epoch: int = 0, consumed: int = 0, seed: int | None = None) -> None:
         seed = config.train.seed if seed is None else seed
-        self.loader = data.training_loader(config.data_folder, crop=crop, batch_size=batch_size, seed=seed,
-                                           num_workers=num_workers)
+        if config.train.data == MNIST_DATA:  # whole 28x28 digits instead of crops of photos
+            self.loader = torch.utils.data.DataLoader(MnistDigits("train", seed), batch_size=batch_size,
+                                                      drop_last=True, num_workers=num_workers)
+        else:
+            self.loader = data.training_loader(config.data_folder, crop=crop, batch_size=batch_size, seed=seed,
+                                               num_workers=num_workers)
         if len(self.loader) == 0:
             raise ValueError(f"batch_size {batch_size} is larger than an epoch of training crops")
         self.epoch, self.consumed = epoch, 0
@@ -247,13 +252,19 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     batches = Batches(config, crop, batch_size, num_workers, **position, seed=t.seed + 7919 * ranks.rank)
     if rng:
         set_rng_state(*rng)  # last: opening the data loader above drew a random number
-    eval_images = data.evaluation_set()[: t.eval_images] if t.eval_images else []
+    if not t.eval_images:
+        eval_images = []
+    elif t.data == MNIST_DATA:
+        eval_images = mnist_evaluation_set(t.eval_images)
+    else:
+        eval_images = data.evaluation_set()[: t.eval_images]
     if cuda:
         torch.backends.cudnn.benchmark = True
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
     main_params = [p for group in main_opt.param_groups for p in group["params"]]
     provenance_base = {"device": _device_name(device) + (f" × {ranks.world} processes" if ranks.world > 1 else ""),
-                       "data": {"folder": t.data, "images": len(data.list_images(config.data_folder))},
+                       "data": {"folder": t.data, "images": len(batches.loader.dataset.digits if t.data == MNIST_DATA
+                                                                 else data.list_images(config.data_folder))},
                        "budget": {"steps": steps} if minutes is None else {"minutes": minutes, "clock": clock},
                        "crop": crop, "batch_size": batch_size, "lr": base_lr,
                        **({"init": init_record} if init_record else {})}
