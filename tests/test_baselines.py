@@ -145,3 +145,14 @@ def test_grey_jpeg2000_quality_is_bpp_times_100(photo: torch.Tensor) -> None:
     for quality in (25, 100):
         rate = bpp(codec.compress(photo, quality), *photo.shape[1:])
         assert rate == pytest.approx(quality / 100, rel=0.05)
+
+
+def test_jpeg_scan_bytes_is_the_file_without_headers_and_tables(crop: torch.Tensor) -> None:
+    for codec in (baselines.JPEG(), baselines.JPEGGrey()):
+        data = codec.compress(crop, 50)
+        scan = baselines.jpeg_scan_bytes(data)
+        assert 0 < scan < len(data) - 300  # tables and headers are a few hundred bytes
+        sos = data.index(b"\xff\xda")
+        assert scan == len(data) - sos - 2 - int.from_bytes(data[sos + 2 : sos + 4], "big") - 2
+    with pytest.raises(BitstreamError):
+        baselines.jpeg_scan_bytes(b"\xff\xd8\xff\xd9")

@@ -134,6 +134,22 @@ class JPEG(PillowCodec):
             raise BitstreamError("jpeg: truncated file (does not end with the EOI marker FFD9)")
 
 
+def jpeg_scan_bytes(data: bytes) -> int:
+    """The size of a baseline JPEG file's entropy-coded data: the bytes after the SOS header and
+    before EOI. On a tiny image (a 28×28 digit) the headers, quantization and Huffman tables are
+    most of the file; this is what is left without them (Chapter 6 compares both)."""
+    JPEG().check_complete(data)
+    pos = 2
+    while pos + 4 <= len(data):
+        if data[pos] != 0xFF:
+            raise BitstreamError(f"jpeg: no marker at byte {pos}")
+        marker, length = data[pos + 1], struct.unpack(">H", data[pos + 2 : pos + 4])[0]
+        if marker == 0xDA:  # start of scan: the entropy-coded data follows its header
+            return len(data) - (pos + 2 + length) - 2
+        pos += 2 + length
+    raise BitstreamError("jpeg: no start-of-scan marker")
+
+
 @register("jpeg2000", "JPEG 2000 (OpenJPEG via Pillow), 9/7 wavelet + colour transform; quality = bpp x 100")
 class JPEG2000(PillowCodec):
     """JPEG 2000 (ITU-T T.800) in a JP2 file, written by OpenJPEG through Pillow.
