@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..layers import lower_bound
+from . import short_strings
 from .quantize import quantize
 from .tables import PRECISION, TAIL_MASS, TableCoder, _check_symbols
 
@@ -250,11 +251,13 @@ class FactorizedDensity(TableCoder):
             raise ValueError(f"table set must be in 0..{sets - 1}, got {table_set}")
         return table_set * self.channels + np.repeat(np.arange(self.channels), positions)
 
-    def compress(self, y: Tensor, table_set: int = 0, width: Width = 1.0) -> list[bytes]:
+    def compress(self, y: Tensor, table_set: int = 0, width: Width = 1.0, short: bool = False) -> list[bytes]:
         """Entropy-code latents ``y`` ``[B, C, H, W]``: one byte string per image.
 
         Sends ``round((y - m) / w)`` per channel with that channel's table in ``table_set``
-        (medians ``m`` and tables from :meth:`update`; ``w`` the set's bin widths).
+        (medians ``m`` and tables from :meth:`update`; ``w`` the set's bin widths). ``short``
+        codes with the byte-granular coder of :mod:`.short_strings` (about one byte of overhead
+        per string instead of up to eight; for strings of a few dozen symbols).
         """
         self._check_tables()
         if y.dim() != 4 or y.shape[1] != self.channels:
@@ -263,20 +266,29 @@ class FactorizedDensity(TableCoder):
         symbols = torch.round((y - self.table_medians.cpu().reshape(1, -1, 1, 1)) / _per_channel(width, y))
         _check_symbols(symbols)
         tables = self._tables(table_set, y.shape[2] * y.shape[3])
+        if short:
+            arrays = short_strings.table_arrays(self)
+            return [short_strings.encode(s.reshape(-1).numpy().astype(np.int64), tables, *arrays, self.precision)
+                    for s in symbols]
         return [self._encode(s.reshape(-1).numpy().astype(np.int64), tables) for s in symbols]
 
     def decompress(self, strings: Sequence[bytes], shape: tuple[int, int], table_set: int = 0,
-                   width: Width = 1.0) -> Tensor:
+                   width: Width = 1.0, short: bool = False) -> Tensor:
         """Decode strings from :meth:`compress` into ``ŷ`` ``[len(strings), C, H, W]``.
 
-        ``shape`` is the latents' spatial size ``(H, W)``; ``table_set`` and ``width`` those the
-        strings were coded with. Raises :class:`lic.codec.BitstreamError` for strings that cannot
+        ``shape`` is the latents' spatial size ``(H, W)``; ``table_set``, ``width`` and ``short``
+        those the strings were coded with. Raises :class:`lic.codec.BitstreamError` for strings that cannot
         be decoded.
         """
         self._check_tables()
         h, w = (int(s) for s in shape)
         tables = self._tables(table_set, h * w)
-        symbols = np.stack([self._decode(s, tables) for s in strings]) if strings else \
+        if short:
+            arrays = short_strings.table_arrays(self)
+            decode = lambda s: short_strings.decode(s, tables, *arrays, self.precision)  # noqa: E731
+        else:
+            decode = lambda s: self._decode(s, tables)  # noqa: E731
+        symbols = np.stack([decode(s) for s in strings]) if strings else \
             np.zeros((0, self.channels * h * w), dtype=np.int64)
         medians = self.table_medians.reshape(1, -1, 1, 1)
         out = torch.from_numpy(symbols.astype(np.float32)).reshape(-1, self.channels, h, w).to(medians.device)

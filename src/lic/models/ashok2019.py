@@ -208,7 +208,8 @@ class RecurrentAttentionCodec(nn.Module):
         """Code tiles ``x`` ``[n, C_in, S, S]`` codeword by codeword: ``(counts, rounds)``.
 
         Round ``r`` is one entropy-coded string holding codeword ``r`` of every tile that is still
-        coding, in tile order. A tile stops after ``codewords`` (default: the trained ``sessions``)
+        coding, in tile order, coded byte-granularly (:mod:`lic.entropy.short_strings`): a round
+        of one tile holds only a few dozen bits. A tile stops after ``codewords`` (default: the trained ``sessions``)
         or, with ``target_psnr``, as soon as its decoded canvas reaches that PSNR (quality-flexible
         encoding: each tile gets its own code length). ``counts[i]`` is tile ``i``'s number of
         codewords. The encoder decodes each round as the decoder will, so the glimpses read the
@@ -226,8 +227,8 @@ class RecurrentAttentionCodec(nn.Module):
             h[active] = self.session(target[active], canvas[active], h[active])
             latent = self.to_latent(h[active]).float()
             k = int(active.sum())
-            string = self.entropy.compress(latent.permute(2, 1, 0, 3).reshape(1, self.code, k, 1))[0]
-            decoded = self.entropy.decompress([string], (k, 1))  # exactly the decoder's codewords
+            string = self.entropy.compress(latent.permute(2, 1, 0, 3).reshape(1, self.code, k, 1), short=True)[0]
+            decoded = self.entropy.decompress([string], (k, 1), short=True)  # exactly the decoder's codewords
             self._update_canvas(canvas, active, decoded.permute(2, 1, 0, 3))
             counts[active] += 1
             rounds.append(string)
@@ -247,7 +248,7 @@ class RecurrentAttentionCodec(nn.Module):
             k = int(active.sum())
             if k == 0:
                 raise BitstreamError(f"round {r} has no tile left to code")
-            decoded = self.entropy.decompress([string], (k, 1))
+            decoded = self.entropy.decompress([string], (k, 1), short=True)
             self._update_canvas(canvas, active, decoded.permute(2, 1, 0, 3))
         return canvas
 

@@ -149,10 +149,10 @@ def laplace_fit(values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
 
 @torch.no_grad()
 def single_coefficient(model: Dumas2018, means: torch.Tensor, channel: int, alpha: float,
-                       size: tuple[int, int] = (4, 4)) -> torch.Tensor:
+                       size: tuple[int, int] = (4, 4), at: tuple[int, int] = (0, 0)) -> torch.Tensor:
     """What one coefficient decodes to (Sec. 3.2, Fig. 4): every feature map set to its mean,
-    then the top-left coefficient of map ``channel`` set to ``alpha``; returns ``g_d`` of that
-    (``[1, H, W]``, not clamped) for latents of ``size``."""
+    then the coefficient of map ``channel`` at latent position ``at`` set to ``alpha``; returns
+    ``g_d`` of that (``[1, 16 h, 16 w]`` for latents of ``size = (h, w)``; not quantized, not clamped)."""
     y = means.reshape(1, -1, 1, 1).expand(1, model.M, *size).clone()
-    y[0, channel, 0, 0] = alpha
+    y[0, channel, at[0], at[1]] = alpha
     return model.g_d(y)[0]
