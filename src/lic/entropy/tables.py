@@ -133,7 +133,42 @@ class TableCoder(nn.Module):
 
     def _encode(self, values: np.ndarray, tables: np.ndarray) -> bytes:
         """Range-code integer ``values`` (1-D) where value ``i`` uses table ``tables[i]``."""
-        self._check_tables()
+        stream = TableStreamEncoder(self)
+        stream.encode(values, tables)
+        return stream.finish()
+
+    def _decode(self, string: bytes, tables: np.ndarray) -> np.ndarray:
+        """Inverse of :meth:`_encode`: integer values (int64, 1-D) for the given table indices."""
+        stream = TableStreamDecoder(self, string)
+        values = stream.decode(tables)
+        stream.finish()
+        return values
+
+
+class TableStreamEncoder:
+    """One range-coded string written in steps, each step a batch of values with their tables.
+
+    A step's values are grouped by table (one ``constriction`` call per table), followed by the
+    step's escaped values. An autoregressive decoder learns the tables of a step only after
+    decoding the steps before it, so it decodes step by step with :class:`TableStreamDecoder`;
+    a single step is what :meth:`TableCoder._encode` writes.
+    """
+
+    def __init__(self, coder: TableCoder) -> None:
+        coder._check_tables()
+        self.coder = coder
+        self.encoder = constriction.stream.queue.RangeEncoder()
+        self.sizes = coder.pmf_sizes.cpu().numpy().astype(np.int64)
+        self.offsets = coder.pmf_offsets.cpu().numpy().astype(np.int64)
+        self.models: dict[int, object] = {}
+
+    def _model_dict(self, used: np.ndarray) -> dict[int, object]:
+        missing = [int(m) for m in used if int(m) not in self.models]
+        if missing:
+            self.models.update(self.coder._models(np.asarray(missing)))
+        return self.models
+
+    def encode(self, values: np.ndarray, tables: np.ndarray) -> None:
         values = np.asarray(values, dtype=np.int64).ravel()
         tables = np.asarray(tables, dtype=np.int64).ravel()
         if values.size and np.abs(values).max() >= MAX_ABS_SYMBOL:
@@ -142,8 +177,8 @@ class TableCoder(nn.Module):
         order, starts, used = _groups(tables)
         values = values[order]
         tables = tables[order]
-        offsets = self.pmf_offsets.cpu().numpy().astype(np.int64)[tables]
-        escape = self.pmf_sizes.cpu().numpy().astype(np.int64)[tables] - 1
+        offsets = self.offsets[tables]
+        escape = self.sizes[tables] - 1
         index = values - offsets
         outside = (index < 0) | (index >= escape)
         index[outside] = escape[outside]
@@ -151,42 +186,53 @@ class TableCoder(nn.Module):
         below = values < offsets
         excess = np.where(below, offsets - 1 - values, values - (offsets + escape))
         escaped = (2 * excess + below)[outside]
-
-        encoder = constriction.stream.queue.RangeEncoder()
-        models = self._models(used)
+        models = self._model_dict(used)
         symbols = index.astype(np.int32)
         for m, a, b in zip(used, starts[:-1], starts[1:]):
-            encoder.encode(symbols[a:b], models[int(m)])
-        _encode_escapes(encoder, escaped)
-        return encoder.get_compressed().astype("<u4").tobytes()
+            self.encoder.encode(symbols[a:b], models[int(m)])
+        _encode_escapes(self.encoder, escaped)
 
-    def _decode(self, string: bytes, tables: np.ndarray) -> np.ndarray:
-        """Inverse of :meth:`_encode`: integer values (int64, 1-D) for the given table indices."""
-        self._check_tables()
-        tables = np.asarray(tables, dtype=np.int64).ravel()
+    def finish(self) -> bytes:
+        return self.encoder.get_compressed().astype("<u4").tobytes()
+
+
+class TableStreamDecoder:
+    """Reads a string of :class:`TableStreamEncoder` step by step (the same tables per step)."""
+
+    def __init__(self, coder: TableCoder, string: bytes) -> None:
+        coder._check_tables()
         if len(string) % 4:
             raise BitstreamError(f"corrupt entropy-coded string: {len(string)} bytes is not a "
                                  "whole number of 32-bit words")
-        words = np.frombuffer(bytes(string), dtype="<u4").astype(np.uint32)
+        self.coder = coder
+        self.sizes = coder.pmf_sizes.cpu().numpy().astype(np.int64)
+        self.offsets = coder.pmf_offsets.cpu().numpy().astype(np.int64)
+        self.models: dict[int, object] = {}
+        try:
+            self.decoder = constriction.stream.queue.RangeDecoder(
+                np.frombuffer(bytes(string), dtype="<u4").astype(np.uint32))
+        except Exception as err:  # noqa: BLE001
+            raise BitstreamError(f"corrupt entropy-coded string ({err})") from err
+
+    def decode(self, tables: np.ndarray) -> np.ndarray:
+        tables = np.asarray(tables, dtype=np.int64).ravel()
         order, starts, used = _groups(tables)
         sorted_tables = tables[order]
         try:
-            decoder = constriction.stream.queue.RangeDecoder(words)
-            models = self._models(used)
-            parts = [decoder.decode(models[int(m)], int(b - a))
+            missing = [int(m) for m in used if int(m) not in self.models]
+            if missing:
+                self.models.update(self.coder._models(np.asarray(missing)))
+            parts = [self.decoder.decode(self.models[int(m)], int(b - a))
                      for m, a, b in zip(used, starts[:-1], starts[1:])]
             index = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-            escape = self.pmf_sizes.cpu().numpy().astype(np.int64)[sorted_tables] - 1
-            offsets = self.pmf_offsets.cpu().numpy().astype(np.int64)[sorted_tables]
+            escape = self.sizes[sorted_tables] - 1
+            offsets = self.offsets[sorted_tables]
             outside = index == escape
-            escaped = _decode_escapes(decoder, int(outside.sum()))
-            exhausted = decoder.maybe_exhausted()
+            escaped = _decode_escapes(self.decoder, int(outside.sum()))
         except BitstreamError:
             raise
         except Exception as err:  # constriction reports invalid data in several ways
             raise BitstreamError(f"corrupt entropy-coded string ({err})") from err
-        if not exhausted:
-            raise BitstreamError("corrupt entropy-coded string: data left over after decoding")
         values = offsets + index
         below = (escaped & 1).astype(bool)
         excess = escaped >> 1
@@ -195,6 +241,11 @@ class TableCoder(nn.Module):
         out = np.empty_like(values)
         out[order] = values
         return out
+
+    def finish(self) -> None:
+        """Raise :class:`BitstreamError` if data is left over after the last step."""
+        if not self.decoder.maybe_exhausted():
+            raise BitstreamError("corrupt entropy-coded string: data left over after decoding")
 
 
 def _groups(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
