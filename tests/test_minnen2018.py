@@ -79,3 +79,57 @@ def test_a_payload_cut_inside_the_hyperprior_raises() -> None:
     for cut in (2, 6):
         with pytest.raises(BitstreamError, match="truncated"):
             model.decompress(data[:cut], (64, 64))
+
+
+# ----------------------------------------------------------------------------- Wen et al. 2019
+WEN_VARIANTS = {"original": {"separate_entropy": False, "multiscale": False, "residual": False, "weighted": False},
+                "all": {}, "separate only": {"multiscale": False, "residual": False, "weighted": False},
+                "weighted only": {"separate_entropy": False, "multiscale": False, "residual": False}}
+
+
+@pytest.mark.parametrize("context", ["serial", "checkerboard"])
+@pytest.mark.parametrize("variant", sorted(WEN_VARIANTS))
+def test_every_wen_variant_round_trips_exactly(context: str, variant: str) -> None:
+    from lic.models.wen2019 import Wen2019
+
+    torch.manual_seed(3)
+    model = Wen2019(N=16, M=24, context=context, **WEN_VARIANTS[variant])
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    loss, _ = model.training_loss(torch.rand(2, 3, 64, 64))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    model.eval()
+    model.update()
+    x = torch.rand(1, 3, 64, 128)
+    data = model.compress(x)
+    with torch.no_grad():
+        expected = model(x)["x_hat"]
+    assert torch.allclose(model.decompress(data, (64, 128)), expected, atol=1e-5)
+
+
+def test_wen_table_1_widths_and_the_absolute_value_before_sigma() -> None:
+    from lic.models.wen2019 import Wen2019
+
+    model = Wen2019(N=16, M=128, context="serial", multiscale=False, residual=False, weighted=False)
+    widths = [layer.out_channels for layer in model.ep_sigma if isinstance(layer, torch.nn.Conv2d)]
+    assert widths == [384, 192, 128] and model.context_mu.first.out_channels == 128
+    assert model.context_radius == 3  # three 3x3 layers: a 7x7 receptive field
+    psi, phi = torch.randn(1, 256, 2, 2), torch.randn(1, 256, 2, 2)
+    _, scales = model.entropy_parameters(psi, phi)
+    _, flipped = model.entropy_parameters(-psi, torch.cat([phi[:, :128], -phi[:, 128:]], dim=1))
+    assert torch.allclose(scales, flipped)  # σ sees only |ψ| and |φ_σ|
+
+
+def test_wen_variants_start_from_the_original() -> None:
+    from lic.models.wen2019 import Wen2019
+
+    torch.manual_seed(4)
+    original = MeanScaleHyperprior(N=16, M=24)
+    variant = Wen2019(N=16, M=24, separate_entropy=False, multiscale=False, residual=True, weighted=False)
+    variant.warm_start_from(original)
+    assert torch.equal(variant.g_a[0].weight, original.g_a[0].weight)
+    assert torch.equal(variant.h_s[0].weight, original.h_s[0].weight)
+    assert variant.g_s[0].weight.shape != original.g_s[0].weight.shape  # the side information: a new layer
+    with pytest.raises(ValueError):
+        variant.warm_start_from(torch.nn.Linear(2, 2))

@@ -120,14 +120,21 @@ class MeanScaleHyperprior(LearnedModel):
         return self.g_s(y_hat)
 
     def warm_start_from(self, source: nn.Module) -> None:
-        """Start from Chapter 3's transforms (a :class:`FactorizedPrior` of the same ``N``, ``M``):
-        the chain of ideas, transforms first and a better entropy model next. The hyperprior and
-        context networks start from scratch."""
-        if isinstance(source, FactorizedPrior):
-            names = {f"{t}.{n}": f"{t}.{n}" for t in ("g_a", "g_s") for n, _ in getattr(self, t).named_parameters()}
-            self.copy_parameters(names, source)
-        else:
-            super().warm_start_from(source)
+        """Start from another model's parameters wherever name and shape agree: from Chapter 3's
+        transforms (a :class:`FactorizedPrior` of the same ``N``, ``M``: transforms first, a better
+        entropy model next), or from a trained model of this family (Chapter 5's variants start
+        from the "Original"). Everything else starts from scratch."""
+        if not isinstance(source, (FactorizedPrior, MeanScaleHyperprior)):
+            raise ValueError(f"a {type(source).__name__} cannot initialise a {type(self).__name__}")
+        theirs = dict(source.named_parameters())
+        names = {n: n for n, p in self.named_parameters() if n in theirs and theirs[n].shape == p.shape}
+        if not names:
+            raise ValueError(f"{type(source).__name__} shares no parameter with this {type(self).__name__}")
+        self.copy_parameters(names, source)
+
+    def decoder_input(self, y_hat: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """What ``g_s`` decodes: ``ŷ`` (Wen et al. add side information from ``ψ``)."""
+        return y_hat
 
     # -- entropy parameters --------------------------------------------------------------------
     def entropy_parameters(self, psi: torch.Tensor, phi: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -136,29 +143,34 @@ class MeanScaleHyperprior(LearnedModel):
         scales, means = out.chunk(2, dim=1)
         return means, scales
 
-    def _training_context(self, y_hat: torch.Tensor) -> torch.Tensor | None:
+    #: how far the context model reaches: a (2r + 1)² window of latents around a position
+    context_radius = 2
+
+    def context_features(self, y_hat: torch.Tensor) -> torch.Tensor | None:
+        """``φ = g_cm(ŷ)`` at every position (the masks keep it causal); for the checkerboard, the
+        anchors' context is zero and the others see only the anchors."""
         if self.context == "none":
             return None
         if self.context == "serial":
             return self.g_cm(y_hat)
         mask = anchors(*y_hat.shape[-2:], device=y_hat.device)
-        return self.g_cm(y_hat * mask) * (1 - mask)  # anchors see no context; the others see the anchors
+        return self.g_cm(y_hat * mask) * (1 - mask)
 
     def forward(self, x: torch.Tensor, rate: Rate = 0) -> dict:
         """Noisy latents when training, rounded ones in eval mode; likelihoods of ``y`` and ``z``."""
-        y = self.g_a(x).float()
+        y = self.analysis(x).float()
         z = self.h_a(y)
         z_hat, z_likelihoods = self.entropy(z, training=self.training)
         psi = self.h_s(z_hat)
         if self.training:
             y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
-            means, scales = self.entropy_parameters(psi, self._training_context(y_noisy))
+            means, scales = self.entropy_parameters(psi, self.context_features(y_noisy))
             y_likelihoods = self.gaussian.likelihood(y_noisy, means, scales)
             y_dec = y + (torch.round(y - means) + means - y).detach() if self.ste else y_noisy
         else:
             y_dec, means, scales = self.coding_parameters(y, psi)
             y_likelihoods = self.gaussian.likelihood(y_dec, means, scales)
-        return {"x_hat": self.g_s(y_dec.to(x.dtype)), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
+        return {"x_hat": self.g_s(self.decoder_input(y_dec.to(x.dtype), psi)), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
                 "y": y, "y_hat": y_dec}
 
     # -- what encoder and decoder compute alike ------------------------------------------------
@@ -183,22 +195,22 @@ class MeanScaleHyperprior(LearnedModel):
             return read(means, scales, "all"), means, scales
         if self.context == "checkerboard":
             mask = anchors(height, width, psi.device)
-            means_a, scales_a = _one_thread(lambda: self.entropy_parameters(psi, torch.zeros_like(psi)))
+            zeros = _one_thread(lambda: self.context_features(torch.zeros(b, self.M, height, width)))
+            means_a, scales_a = _one_thread(lambda: self.entropy_parameters(psi, zeros))
             y_hat = read(means_a, scales_a, "anchors") * mask
-            phi = _one_thread(lambda: self.g_cm(y_hat))
+            phi = _one_thread(lambda: self.context_features(y_hat))
             means_o, scales_o = _one_thread(lambda: self.entropy_parameters(psi, phi))
             y_hat = y_hat + read(means_o, scales_o, "others") * (1 - mask)
             return y_hat, means_a * mask + means_o * (1 - mask), scales_a * mask + scales_o * (1 - mask)
-        k = self.g_cm.kernel_size[0]
-        pad = k // 2
+        pad = self.context_radius
+        k = 2 * pad + 1
         y_hat = psi.new_zeros(b, self.M, height + 2 * pad, width + 2 * pad)
         means = psi.new_zeros(b, self.M, height, width)
         scales = psi.new_zeros(b, self.M, height, width)
-        weight = self.g_cm.weight * self.g_cm.mask
         for h in range(height):
             for w in range(width):
-                def step() -> tuple[torch.Tensor, torch.Tensor]:
-                    phi = F.conv2d(y_hat[..., h:h + k, w:w + k], weight, self.g_cm.bias)
+                def step() -> tuple[torch.Tensor, torch.Tensor]:  # the context of one window's centre
+                    phi = self.context_features(y_hat[..., h:h + k, w:w + k])[..., pad:pad + 1, pad:pad + 1]
                     return self.entropy_parameters(psi[..., h:h + 1, w:w + 1], phi)
                 mu, sigma = _one_thread(step)
                 y_hat[..., h + pad:h + pad + 1, w + pad:w + pad + 1] = read(mu, sigma, (h, w))
@@ -214,7 +226,7 @@ class MeanScaleHyperprior(LearnedModel):
     def compress(self, x: torch.Tensor, rate: int = 0) -> bytes:
         """``len(z string)`` (4 bytes), the factorized code of ``ẑ``, then the Gaussian code of ``ŷ``."""
         self.check_rate(rate)
-        y = self.g_a(x).float()
+        y = self.analysis(x).float()
         z = self.h_a(y)
         z_string = self.entropy.compress(z)[0]
         z_hat = self.entropy.decompress([z_string], z.shape[-2:])
@@ -252,7 +264,7 @@ class MeanScaleHyperprior(LearnedModel):
 
         y_hat = self.coding_parameters(None, psi, read)[0]
         stream.finish()
-        return synthesize(lambda part: self.g_s(part), y_hat, 16, workers)
+        return synthesize(lambda part: self.g_s(part), self.decoder_input(y_hat, psi), 16, workers)
 
     @torch.no_grad()
     def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:

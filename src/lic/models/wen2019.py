@@ -1,0 +1,183 @@
+"""Wen, Zhou, Nakagawa, Kazui & Tan 2019, "Variational autoencoder based image compression with
+pyramidal features and context entropy model" (CLIC 2019): Minnen et al.'s codec
+(:mod:`lic.models.minnen2018`, the paper's "Original") with four additions, each switchable.
+
+1. ``separate_entropy`` (Sec. 2.3, Table 1): one context model and one entropy-parameter network
+   for μ and another pair for σ. Each context model has three masked 3×3 convolutions of ``M``
+   channels ("Masked 128×3×3" three times for M = 128; receptive field 7×7), each entropy-parameter
+   network 1×1 convolutions of 3M, 3M/2 and M channels (384, 192, 128). "An absolute function is
+   added before the entropy model for σ": we take the absolute value of the σ network's input.
+2. ``multiscale`` (Sec. 2.1, Figs. 2-3): the image at 4 scales (bilinear resizing by 1, ½, ¼, ⅛).
+   The full-size image goes through "a network of four layers", the first an inception block
+   (parallel 1×1, 3×3 and 5×5 convolutions with the same channel count, concatenated, fused by a
+   1×1 convolution, then GDN); each resized image through "a network of one layer" (a strided 5×5
+   convolution to the 1/16 grid). The four are concatenated and "merged ... through a convolution
+   layer" (3×3 to M channels). Figure 2's exact layout is not in the text; this is our reading.
+3. ``residual`` (Sec. 2.2, Fig. 4): a two-layer residual block (3×3, LeakyReLU, 3×3, plus the
+   input) after each of the first three upsampling layers of ``g_s``, and "multi-scale assistant
+   information" from the hyperprior's output ``ψ`` through a "Pyramid Atrous" model (parallel 3×3
+   convolutions with dilations 1, 2 and 4; our choice of rates), concatenated with ``ŷ``.
+4. ``weighted`` (Sec. 2.4, Fig. 5): a weighted (channel-attention) layer before the convolution that
+   reduces the channels to ``M``: global average pooling, two 1×1 convolutions, a sigmoid, and a
+   per-channel weight.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ..layers import GDN
+from .balle2017 import conv, deconv
+from .base import LAMBDAS
+from .minnen2018 import MaskedConv2d, MeanScaleHyperprior, anchors
+from .registry import register_model
+
+
+class ContextStack(nn.Module):
+    """Three 3×3 convolutions (Table 1) that see only decoded latents: the first masked (serial:
+    type A; checkerboard: the anchors), the others causal (serial: type B, the centre included) or
+    plain (checkerboard: after the first layer every feature depends on anchors only)."""
+
+    def __init__(self, cin: int, width: int, context: str) -> None:
+        super().__init__()
+        self.first = MaskedConv2d(cin, width, context, kernel=3)
+        rest = [MaskedConv2d(width, width, "serial", kernel=3) if context == "serial" else nn.Conv2d(width, width, 3, padding=1)
+                for _ in range(2)]
+        if context == "serial":
+            for layer in rest:
+                layer.mask[0, 0, 1, 1] = 1  # type B: the centre of a causal feature is decoded
+        self.rest = nn.ModuleList(rest)
+
+    def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
+        x = self.first(y_hat)
+        for layer in self.rest:
+            x = layer(F.leaky_relu(x))
+        return x
+
+
+class Inception(nn.Module):
+    """Parallel 1×1, 3×3 and 5×5 convolutions (stride 2, ``width`` channels each), concatenated and
+    fused by a 1×1 convolution to ``cout``, then GDN (Fig. 3)."""
+
+    def __init__(self, cin: int, width: int, cout: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(cin, width, k, stride=2, padding=k // 2) for k in (1, 3, 5))
+        self.fuse = nn.Conv2d(3 * width, cout, 1)
+        self.gdn = GDN(cout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.gdn(self.fuse(torch.cat([b(x) for b in self.branches], dim=1)))
+
+
+class Weighted(nn.Module):
+    """The weighted layer (Fig. 5): ``x · sigmoid(W₂ ReLU(W₁ mean(x)))``, one weight per channel."""
+
+    def __init__(self, channels: int, reduction: int = 4) -> None:
+        super().__init__()
+        self.net = nn.Sequential(nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(),
+                                 nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.net(x.mean(dim=(2, 3), keepdim=True))
+
+
+class MultiScaleEncoder(nn.Module):
+    """Sec. 2.1: four layers on the full image, one layer on each of three resized copies, merged."""
+
+    def __init__(self, N: int, M: int, weighted: bool) -> None:
+        super().__init__()
+        self.full = nn.Sequential(Inception(3, N // 2, N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, N))
+        self.resized = nn.ModuleList(nn.Conv2d(3, N, 5, stride=s, padding=2) for s in (8, 4, 2))
+        self.weighted = Weighted(4 * N) if weighted else nn.Identity()
+        self.merge = nn.Conv2d(4 * N, M, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h, w = x.shape[-2:]
+        features = [self.full(x)]
+        for factor, layer in zip((2, 4, 8), self.resized):
+            small = F.interpolate(x, size=(h // factor, w // factor), mode="bilinear", align_corners=False)
+            features.append(layer(small))
+        return self.merge(self.weighted(torch.cat(features, dim=1)))
+
+
+class ResidualBlock(nn.Module):
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(),
+                                  nn.Conv2d(channels, channels, 3, padding=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.body(x)
+
+
+class PyramidAtrous(nn.Module):
+    """Parallel dilated 3×3 convolutions of the hyperprior's output ``ψ`` (Sec. 2.2), concatenated."""
+
+    def __init__(self, cin: int, width: int, rates: tuple[int, ...] = (1, 2, 4)) -> None:
+        super().__init__()
+        self.branches = nn.ModuleList(nn.Conv2d(cin, width, 3, padding=r, dilation=r) for r in rates)
+
+    def forward(self, psi: torch.Tensor) -> torch.Tensor:
+        return torch.cat([F.leaky_relu(b(psi)) for b in self.branches], dim=1)
+
+
+@register_model("wen2019")
+class Wen2019(MeanScaleHyperprior):
+    """:class:`MeanScaleHyperprior` with Wen et al.'s additions switched on or off (all on by default)."""
+
+    def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], context: str = "serial",
+                 ste: bool = False, separate_entropy: bool = True, multiscale: bool = True, residual: bool = True,
+                 weighted: bool = True) -> None:
+        super().__init__(N, M, lmbda, context, ste)
+        self.separate_entropy, self.multiscale, self.residual, self.weighted = separate_entropy, multiscale, residual, weighted
+        if multiscale:
+            self.g_a = MultiScaleEncoder(N, M, weighted)
+        self.weigh = Weighted(N) if weighted and not multiscale else None
+        if residual:
+            side = M // 4
+            self.side = PyramidAtrous(2 * M, side)
+            layers: list[nn.Module] = [deconv(M + 3 * side, N)]
+            for k in range(3):
+                layers += [GDN(N, inverse=True), ResidualBlock(N), deconv(N, N) if k < 2 else deconv(N, 3)]
+            self.g_s = nn.Sequential(*layers)
+        if separate_entropy and context != "none":
+            self.g_cm = None
+            self.context_mu, self.context_sigma = ContextStack(M, M, context), ContextStack(M, M, context)
+            self.context_radius = 3
+            width = 2 * M + M
+            self.g_ep = None
+            self.ep_mu, self.ep_sigma = self._ep(width, M), self._ep(width, M)
+
+    @staticmethod
+    def _ep(cin: int, M: int) -> nn.Sequential:
+        """Table 1's entropy-parameter network: 1×1 convolutions of 3M, 3M/2 and M channels."""
+        return nn.Sequential(nn.Conv2d(cin, 3 * M, 1), nn.LeakyReLU(), nn.Conv2d(3 * M, 3 * M // 2, 1), nn.LeakyReLU(),
+                             nn.Conv2d(3 * M // 2, M, 1))
+
+    def context_features(self, y_hat: torch.Tensor) -> torch.Tensor | None:
+        if not (self.separate_entropy and self.context != "none"):
+            return super().context_features(y_hat)
+        if self.context == "serial":
+            return torch.cat([self.context_mu(y_hat), self.context_sigma(y_hat)], dim=1)
+        mask = anchors(*y_hat.shape[-2:], device=y_hat.device)
+        anchored = y_hat * mask
+        return torch.cat([self.context_mu(anchored), self.context_sigma(anchored)], dim=1) * (1 - mask)
+
+    def entropy_parameters(self, psi: torch.Tensor, phi: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        if not (self.separate_entropy and self.context != "none"):
+            return super().entropy_parameters(psi, phi)
+        phi_mu, phi_sigma = phi.chunk(2, dim=1)
+        means = self.ep_mu(torch.cat([psi, phi_mu], dim=1))
+        scales = self.ep_sigma(torch.cat([psi, phi_sigma], dim=1).abs())  # |·| before the σ model
+        return means, scales
+
+    def analysis(self, x: torch.Tensor, rate: int = 0) -> torch.Tensor:
+        """``y = g_a(x)``; with the weighted layer before the last convolution of Ballé's ``g_a``."""
+        if self.weigh is None:
+            return self.g_a(x)
+        return self.g_a[-1](self.weigh(self.g_a[:-1](x)))
+
+    def decoder_input(self, y_hat: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
+        """``ŷ``, with the pyramid-atrous features of ``ψ`` concatenated when ``residual``."""
+        return torch.cat([y_hat, self.side(psi)], dim=1) if self.residual else y_hat
