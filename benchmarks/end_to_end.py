@@ -15,17 +15,18 @@ bpp range; gap <= 1 %; encode + decode <= 1 s on 2 cores; identical decodes.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
 import torch
 
 from lic.compare import bd
-from lic.data import evaluation_set, pad_to_multiple
+from lic.data import evaluation_set
 from lic.evaluate import evaluate, mean_curve
 from lic.models.balle2017 import QUALITIES as BALLE2017_QUALITIES
 from lic.registry import get_codec
+
+from _shared import estimate_gap, report
 
 BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90),
              "hevc": (30, 50, 70, 85)}
@@ -38,20 +39,6 @@ def _bd(anchor: list[dict], test: list[dict]) -> float | str:
         return rate
     gain = bd(anchor, test, kind="quality")
     return "n/a" if gain is None else f"n/a (BD-PSNR {gain:+.2f} dB)"
-
-
-def estimate_gap(codec_name: str, images: list) -> float:
-    """Largest |payload bits / estimated bits - 1| over images and qualities, in per cent."""
-    codec = get_codec(codec_name)
-    worst = 0.0
-    for q in codec.qualities:
-        model, rate = codec.model(q), codec.rate(q)
-        for _, image in images:
-            x = pad_to_multiple(image, model.stride)[None]
-            with torch.inference_mode():
-                payload = len(model.compress(x, rate)) * 8
-            worst = max(worst, abs(payload / model.estimate_bits(x, rate) - 1))
-    return 100 * worst
 
 
 def speed(codec_name: str, image: torch.Tensor, quality: int) -> dict:
@@ -88,15 +75,10 @@ def main() -> None:
         for anchor in BASELINES:
             results["bd_rate_psnr"][f"{test} vs {anchor}"] = _bd(curves[anchor], curves[test])
     results["bd_rate_psnr"]["modulated vs balle2017"] = _bd(curves["balle2017"], curves["modulated"])
-    results["estimate_gap_percent"] = {c: estimate_gap(c, images) for c in ("balle2017", "modulated")}
+    results["estimate_gap_percent"] = {c: estimate_gap(get_codec(c), images) for c in ("balle2017", "modulated")}
     kodim = next(img for name, img in images if name == "kodim23")
     results["speed_768x512"] = {c: speed(c, kodim, BALLE2017_QUALITIES[1]) for c in ("balle2017", "modulated")}
-    for key, value in results.items():
-        if key != "curves":
-            print(f"{key}: {json.dumps(value, indent=2)}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    report(results, args.json)
 
 
 if __name__ == "__main__":

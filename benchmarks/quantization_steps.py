@@ -15,16 +15,17 @@ every image at every β; <= 4 CPU-hours.
 from __future__ import annotations
 
 import argparse
-import json
 
 import torch
 
 from lic.checkpoints import read_provenance, training_runs, weights_dir
 from lic.compare import bd
-from lic.data import evaluation_set, pad_to_multiple, to_grey
+from lic.data import evaluation_set, to_grey
 from lic.evaluate import evaluate, mean_curve
 from lic.learned_codec import LearnedCodec
 from lic.models.dumas2018 import CASES
+
+from _shared import estimate_gap, report
 
 BASELINES = {"jpeg-grey": (5, 10, 20, 30, 50, 75, 90), "jpeg2000-grey": (10, 25, 50, 100, 200),
              "hevc-grey": (20, 30, 40, 50, 60)}
@@ -35,19 +36,6 @@ CASE_LABELS = {1: "dumas2018-per-rate", 2: "dumas2018", 3: "dumas2018-fixed"}
 def case_codecs() -> dict[str, LearnedCodec]:
     """The three cases as codecs, under their figure labels."""
     return {CASE_LABELS[k]: LearnedCodec(spec, name=CASE_LABELS[k]) for k, spec in CASES.items()}
-
-
-def estimate_gap(codec: LearnedCodec, images: list) -> float:
-    """Largest |payload bits / estimated bits - 1| over images and qualities, in per cent."""
-    worst = 0.0
-    for q in codec.qualities:
-        model, rate = codec.model(q), codec.rate(q)
-        for _, image in images:
-            x = pad_to_multiple(image, model.stride)[None]
-            with torch.inference_mode():
-                payload = 8 * len(model.compress(x, rate))
-            worst = max(worst, abs(payload / model.estimate_bits(x, rate) - 1))
-    return 100 * worst
 
 
 def training_cost(stems: list[str]) -> dict:
@@ -80,12 +68,7 @@ def main() -> None:
                      "training": training_cost(sorted({stem for spec in CASES.values()
                                                        for stem, _ in spec.qualities.values()})),
                      "curves": curves}
-    for key, value in results.items():
-        if key != "curves":
-            print(f"{key}: {json.dumps(value, indent=2)}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    report(results, args.json)
 
 
 if __name__ == "__main__":

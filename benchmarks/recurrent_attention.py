@@ -17,7 +17,6 @@ decreases with codewords; gap <= 1 %; <= 3 CPU-hours.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import time
 
@@ -35,6 +34,8 @@ from lic.metrics import psnr
 from lic.models.ashok2019 import tile
 from lic.progressive_codec import ProgressiveCodec
 from lic.registry import get_codec
+
+from _shared import report
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
 
@@ -134,12 +135,7 @@ def main() -> None:
                                for s in ("ashok2019-mnist", "ashok2019")},
         "curves": curves,
     }
-    for key, value in results.items():
-        if key != "curves":
-            print(f"{key}: {json.dumps(value, indent=2)}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(results, f, indent=2)
+    report(results, args.json)
 
 
 if __name__ == "__main__":

@@ -12,11 +12,11 @@ from lic.models.minnen2018 import MaskedConv2d, MeanScaleHyperprior, anchors
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 
-def _model(context: str) -> MeanScaleHyperprior:
+def _model(context: str, cls: type = MeanScaleHyperprior, steps: int = 3, **options) -> MeanScaleHyperprior:
     torch.manual_seed(0)
-    model = MeanScaleHyperprior(N=16, M=24, context=context)
+    model = cls(N=16, M=24, context=context, **options)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    for _ in range(3):  # a few steps, so that the networks are not at their initial values
+    for _ in range(steps):  # a few steps, so that the networks are not at their initial values
         loss, _ = model.training_loss(torch.rand(2, 3, 64, 64))
         opt.zero_grad()
         loss.backward()
@@ -92,15 +92,7 @@ WEN_VARIANTS = {"original": {"separate_entropy": False, "multiscale": False, "re
 def test_every_wen_variant_round_trips_exactly(context: str, variant: str) -> None:
     from lic.models.wen2019 import Wen2019
 
-    torch.manual_seed(3)
-    model = Wen2019(N=16, M=24, context=context, **WEN_VARIANTS[variant])
-    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    loss, _ = model.training_loss(torch.rand(2, 3, 64, 64))
-    opt.zero_grad()
-    loss.backward()
-    opt.step()
-    model.eval()
-    model.update()
+    model = _model(context, Wen2019, steps=1, **WEN_VARIANTS[variant])
     x = torch.rand(1, 3, 64, 128)
     data = model.compress(x)
     with torch.no_grad():
