@@ -1,6 +1,7 @@
-"""What the benchmark scripts share: the rate-estimate gap of a learned codec, and the report."""
+"""What the benchmark scripts share: the command line, the rate-estimate gap of a learned codec, and the report."""
 from __future__ import annotations
 
+import argparse
 import json
 
 import torch
@@ -30,3 +31,15 @@ def report(results: dict, path: str | None) -> None:
     if path:
         with open(path, "w") as f:
             json.dump(results, f, indent=2)
+
+
+def arguments(doc: str, extra: dict[str, dict] | None = None) -> argparse.Namespace:
+    """The command line of a benchmark: ``--threads`` (set here), ``--json``, and ``extra`` options."""
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name, options in (extra or {}).items():
+        parser.add_argument(name, **options)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", help="write the results here")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args

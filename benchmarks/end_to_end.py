@@ -14,7 +14,6 @@ bpp range; gap <= 1 %; encode + decode <= 1 s on 2 cores; identical decodes.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -26,7 +25,7 @@ from lic.evaluate import evaluate, mean_curve
 from lic.models.balle2017 import QUALITIES as BALLE2017_QUALITIES
 from lic.registry import get_codec
 
-from _shared import estimate_gap, report
+from _shared import arguments, estimate_gap, report
 
 BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90),
              "hevc": (30, 50, 70, 85)}
@@ -61,11 +60,7 @@ def speed(codec_name: str, image: torch.Tensor, quality: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__)
     images = evaluation_set()
     curves = {c: mean_curve(evaluate(c, q, images)) for c, q in BASELINES.items()}
     for c in ("balle2017", "modulated"):

@@ -14,7 +14,6 @@ every image at every β; <= 4 CPU-hours.
 """
 from __future__ import annotations
 
-import argparse
 
 import torch
 
@@ -25,7 +24,7 @@ from lic.evaluate import evaluate, mean_curve
 from lic.learned_codec import LearnedCodec
 from lic.models.dumas2018 import CASES
 
-from _shared import estimate_gap, report
+from _shared import arguments, estimate_gap, report
 
 BASELINES = {"jpeg-grey": (5, 10, 20, 30, 50, 75, 90), "jpeg2000-grey": (10, 25, 50, 100, 200),
              "hevc-grey": (20, 30, 40, 50, 60)}
@@ -49,11 +48,7 @@ def training_cost(stems: list[str]) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__)
     images = [(name, to_grey(image)) for name, image in evaluation_set()]
     cases = case_codecs()
     curves = {c: mean_curve(evaluate(c, q, images)) for c, q in BASELINES.items()}

@@ -16,7 +16,6 @@ decreases with codewords; gap <= 1 %; <= 3 CPU-hours.
 """
 from __future__ import annotations
 
-import argparse
 import statistics
 import time
 
@@ -35,7 +34,7 @@ from lic.models.ashok2019 import tile
 from lic.progressive_codec import ProgressiveCodec
 from lic.registry import get_codec
 
-from _shared import report
+from _shared import arguments, report
 
 JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
 
@@ -106,12 +105,7 @@ def timing(codec: ProgressiveCodec, image: torch.Tensor, quality: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--digits", type=int, default=200)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--json", help="write the results here")
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = arguments(__doc__, {"--digits": {"type": int, "default": 200}})
     digits = mnist_evaluation_set(args.digits)
     photos = evaluation_set()
     mnist_codec = ProgressiveCodec("ashok2019-mnist", name="ashok2019-mnist")
