@@ -39,22 +39,30 @@ from ..data import luminance
 from ..entropy import FactorizedDensity
 from ..entropy.factorized import Width
 from ..layers import GDN
-from .base import LAMBDAS, LearnedModel, Rate
+from .base import LearnedModel, Rate
 from .registry import CodecSpec, register_model
 
 #: The paper's test-time scales of the step sizes (Sec. 4, the set B).
 BETAS = (1.0, 1.25, 1.5, 2.0, 3.0, 4.0, 6.0, 8.0, 10.0)
 
-#: Case 1's λ values besides the case-3 model's own (quality q = ``LAMBDAS[q - 1]``): fine-tunes of
-#: the fixed-step model, each coded at β = 1 (``configs/dumas2018-fixed-q*.toml``).
-CASE1_QUALITIES = (3, 4, 5, 6)
+#: The paper's rate weight γ of the shipped models (Sec. 4): cases 2 and 3 are trained at γ = 10 000,
+#: case 1 adds fine-tunes of the fixed-step model at these γ of the paper's set S. Our λ is
+#: ``256 / γ`` (X on 0-255, 256×256 training crops; Chapter 4 derives it).
+GAMMA = 10_000
+CASE1_GAMMAS = (16_000, 24_000, 40_000, 96_000)
+
+
+def gamma_to_lambda(gamma: float) -> float:
+    """The paper's γ as our λ: its loss ``n_px·MSE + γ·256·bpp`` over ``256 γ``, with ``n_px = 256²``."""
+    return 256 / gamma
+
 
 #: The paper's three cases (Sec. 4) as codec specs. Case 2 is the registered codec ``dumas2018``;
 #: cases 1 and 3 serve the chapter's comparison. Cases 2 and 3: quality q is β = ``BETAS[9 - q]``;
-#: case 1: quality q is the fixed-step model trained at ``LAMBDAS[q - 1]``.
+#: case 1: quality q is the fixed-step model trained at γ = 1000 q (10 is case 3's model).
 CASES = {
-    1: CodecSpec("Dumas et al. 2018, case 1: one fixed-step model per λ, at β = 1",
-                 {**{q: (f"dumas2018-fixed-q{q}", 0) for q in CASE1_QUALITIES}, 7: ("dumas2018-fixed", 0)}),
+    1: CodecSpec("Dumas et al. 2018, case 1: one fixed-step model per γ, at β = 1",
+                 {GAMMA // 1000: ("dumas2018-fixed", 0), **{g // 1000: (f"dumas2018-fixed-g{g}", 0) for g in CASE1_GAMMAS}}),
     2: CodecSpec("Dumas et al. 2018: one luminance transform, learned step sizes scaled by β at test "
                  "time (Chapter 4); quality q = 1..9 is β = 10, 8, 6, 4, 3, 2, 1.5, 1.25, 1",
                  {q: ("dumas2018", len(BETAS) - q) for q in range(1, len(BETAS) + 1)}),
@@ -75,14 +83,15 @@ def _deconv(cin: int, cout: int, kernel: int, stride: int) -> nn.ConvTranspose2d
 class Dumas2018(LearnedModel):
     """A luminance autoencoder whose rate is set by scaling its quantization steps by ``β``.
 
-    ``N`` hidden and ``M`` latent feature maps (the paper: 128 and 128), trained at ``lmbda``;
+    ``N`` hidden and ``M`` latent feature maps (the paper: 128 and 128), trained at ``lmbda``
+    (default: the paper's γ = 10 000);
     ``steps`` is ``"learned"`` (case 2) or ``"fixed"`` (cases 1 and 3); ``betas`` the test-time
     scales, one rate index each.
     """
 
     stride = 16
 
-    def __init__(self, N: int = 128, M: int = 128, lmbda: float = LAMBDAS[6], steps: str = "learned",
+    def __init__(self, N: int = 128, M: int = 128, lmbda: float = gamma_to_lambda(GAMMA), steps: str = "learned",
                  betas: Sequence[float] = BETAS) -> None:
         super().__init__()
         if steps not in ("learned", "fixed"):
