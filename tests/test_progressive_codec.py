@@ -43,10 +43,8 @@ def image() -> torch.Tensor:
     return torch.nn.functional.interpolate(torch.rand(1, 3, 6, 8), size=(37, 45), mode="bilinear")[0]
 
 
-def test_registered_with_target_psnr_qualities() -> None:
-    codec = get_codec("ashok2019")
-    assert isinstance(codec, ProgressiveCodec) and codec.quality_range() == (1, 99)
-    assert list(codec.qualities) == sorted(codec.qualities)
+def test_qualities_are_target_psnrs(codec: ProgressiveCodec) -> None:
+    assert codec.quality_range() == (1, 99) and list(codec.qualities) == sorted(codec.qualities)
 
 
 def test_round_trip_of_an_odd_sized_image(codec: ProgressiveCodec, image: torch.Tensor) -> None:

@@ -14,12 +14,9 @@ from . import baselines, jpeg  # noqa: F401  (registration)
 from .codec import REGISTERED, Codec, register, sniff
 from .learned_codec import LearnedCodec
 from .models import CODECS
-from .progressive_codec import ProgressiveCodec
 
 for _name, (_, _spec) in CODECS.items():
     register(_name, _spec.description)(functools.partial(LearnedCodec, _spec))
-register("ashok2019", "Ashok & Palani: recurrent Cauchy attention, a progressive code of 32² tiles; "
-         "quality = target PSNR in dB (Chapter 6)")(ProgressiveCodec)
 
 _INSTANCES: dict[str, Codec] = {}
 
