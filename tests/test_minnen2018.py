@@ -93,11 +93,11 @@ def test_every_wen_variant_round_trips_exactly(context: str, variant: str) -> No
     from lic.models.wen2019 import Wen2019
 
     model = _model(context, Wen2019, steps=1, **WEN_VARIANTS[variant])
-    x = torch.rand(1, 3, 64, 128)
+    x = torch.rand(1, 3, 192, 64)  # 12 latent rows: the decoding strips need their full margin
     data = model.compress(x)
     with torch.no_grad():
         expected = model(x)["x_hat"]
-    assert torch.allclose(model.decompress(data, (64, 128)), expected, atol=1e-5)
+    assert torch.allclose(model.decompress(data, (192, 64)), expected, atol=1e-5)
 
 
 def test_wen_table_1_widths_and_the_absolute_value_before_sigma() -> None:
@@ -125,3 +125,25 @@ def test_wen_variants_start_from_the_original() -> None:
     assert variant.g_s[0].weight.shape != original.g_s[0].weight.shape  # the side information: a new layer
     with pytest.raises(ValueError):
         variant.warm_start_from(torch.nn.Linear(2, 2))
+
+
+@pytest.mark.parametrize("separate", [False, True])
+def test_the_serial_decoders_window_gives_the_training_context_everywhere(separate: bool) -> None:
+    """Each position's context from its (2r + 1)² window equals the full-image context, borders too."""
+    from lic.models.wen2019 import Wen2019
+
+    torch.manual_seed(5)
+    model = (Wen2019(N=8, M=12, multiscale=False, residual=False, weighted=False) if separate
+             else MeanScaleHyperprior(N=8, M=12)).eval()
+    y = torch.randn(1, 12, 8, 9)
+    with torch.no_grad():
+        full = model.context_features(y)
+        r = model.context_radius
+        padded = torch.nn.functional.pad(y, (r,) * 4)
+        for h in range(8):
+            for w in range(9):
+                causal = padded.clone()
+                causal[..., h + r, w + r:] = 0      # what the decoder has not decoded yet
+                causal[..., h + r + 1:, :] = 0
+                window = model.context_features(causal[..., h:h + 2 * r + 1, w:w + 2 * r + 1], window=True)
+                assert torch.allclose(window[..., 0, 0], full[..., h, w], atol=1e-5), (h, w)

@@ -94,5 +94,7 @@ class ProgressiveCodec(Codec):
     @staticmethod
     def truncate(data: bytes, rounds: int) -> bytes:
         """The prefix of a stream that holds its first ``rounds`` rounds (a coarser image)."""
+        if rounds < 1:
+            raise ValueError(f"a stream needs at least one round, got rounds={rounds}")
         header, index, chunks = unpack_progressive(data)
         return pack_progressive(header, index, chunks[:rounds])  # a prefix of ``data``

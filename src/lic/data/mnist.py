@@ -107,7 +107,9 @@ class MnistDigits(torch.utils.data.Dataset):
 
 
 def mnist_evaluation_set(count: int, cache: Path | None = None) -> list[tuple[str, torch.Tensor]]:
-    """The first ``count`` test digits as ``(name, [3, 28, 28] image)`` pairs."""
+    """``count`` test digits as ``(name, [3, 28, 28] image)`` pairs: a fixed random choice (the
+    package stores the digits class by class, so the first ones would all be zeros)."""
     digits, labels = mnist_digits("test", cache)
+    chosen = np.random.default_rng(0).permutation(len(digits))[: min(count, len(digits))]
     return [(f"digit{i}-{int(labels[i])}", torch.from_numpy(digits[i]).float().div(255).expand(3, -1, -1).contiguous())
-            for i in range(min(count, len(digits)))]
+            for i in chosen.tolist()]

@@ -5,7 +5,7 @@ string costs up to 64 bits. That is nothing for a photo's latents, but a codewor
 carries only a few dozen bits, and a progressive stream seals every round separately. This coder
 codes the same integer tables (counts summing to ``2**precision``) with a 64-bit range that is
 renormalised byte by byte, and ends a string with the fewest bytes that still identify its final
-interval, reading missing bytes as zeros: about one byte of overhead per string.
+interval, reading missing bytes as zeros: less than 8 bits over the ideal length per string.
 
 Encoder: ``low`` (64 bits plus a carry) and ``range`` in ``[2**48, 2**64)``; symbol ``s`` with
 cumulative count ``c`` and count ``f`` of ``2**p`` maps ``low += r·c``, ``range = r·f`` with
@@ -66,7 +66,7 @@ class _Encoder:
         for keep in range(1, _BITS // 8 + 1):
             unit = 1 << (_BITS - 8 * keep)
             value = -(-self.low // unit) * unit  # low rounded up to a multiple of unit
-            if value + 0 < self.low + self.range:
+            if value < self.low + self.range:
                 break
         self.low = value
         for _ in range(keep):

@@ -52,7 +52,8 @@ from .registry import register_model
 def glimpse_geometry(omega: torch.Tensor, size: int, grid: int) -> tuple[torch.Tensor, ...]:
     """``(x, y, δ, γ)`` from ``Ω = (x̂, ŷ, δ̂)`` ``[B, 3]``: the paper's equations, as written.
 
-    ``|δ̂| > 1`` gives a negative stride (a mirrored grid); the equations allow it and so do we."""
+    They assume ``x̂, ŷ, δ̂`` in [-1, 1] (the grid inside the tile, a stride between 0 and S/N);
+    :meth:`RecurrentAttentionCodec.glimpse` keeps them there with ``tanh``."""
     x_hat, y_hat, d_hat = omega.unbind(-1)
     x = (size - 1) * (x_hat + 1) / 2
     y = (size - 1) * (y_hat + 1) / 2
@@ -77,9 +78,10 @@ def cauchy_filterbank(mu: torch.Tensor, gamma: torch.Tensor, size: int) -> torch
 
 
 def attend(image: torch.Tensor, omega: torch.Tensor, grid: int) -> torch.Tensor:
-    """The glimpse ``F_Y I F_Xᵀ`` of every channel of ``image`` ``[B, C, S, S]``: ``[B, C, N, N]``."""
+    """The glimpse ``F_Y I F_Xᵀ`` of every channel of ``image`` ``[B, C, S, S]``: ``[B, C, N, N]``
+    (the geometry and the filterbanks in at least float32, also under autocast)."""
     size = image.shape[-1]
-    x, y, delta, gamma = glimpse_geometry(omega, size, grid)
+    x, y, delta, gamma = glimpse_geometry(omega.to(torch.promote_types(omega.dtype, torch.float32)), size, grid)
     f_x = cauchy_filterbank(kernel_centres(x, delta, grid), gamma, size)
     f_y = cauchy_filterbank(kernel_centres(y, delta, grid), gamma, size)
     return f_y[:, None] @ image @ f_x[:, None].transpose(-1, -2)
@@ -118,8 +120,9 @@ class RecurrentAttentionCodec(nn.Module):
         self.code, self.sessions, self.lmbda = code, sessions, float(lmbda)
         self.lambdas = (self.lmbda,)
         self.glimpse_params = nn.Linear(code, 3)          # W_g
-        nn.init.zeros_(self.glimpse_params.weight)        # the first glimpse sees the whole tile
-        nn.init.zeros_(self.glimpse_params.bias)
+        nn.init.zeros_(self.glimpse_params.weight)        # the first glimpse sees (almost) the whole tile;
+        with torch.no_grad():                             # δ̂ ≠ 0, since |δ̂| has no gradient at 0
+            self.glimpse_params.bias.copy_(torch.tensor([0.0, 0.0, 0.1]))
         self.controller = nn.GRUCell(2 * channels * grid * grid, code)
         self.log_gain = nn.Parameter(torch.full((code,), math.log(init_gain)))
         self.decoder = UpconvDecoder(code, channels, size)
@@ -131,8 +134,12 @@ class RecurrentAttentionCodec(nn.Module):
         return luminance(x) if self.channels == 1 else x
 
     def glimpse(self, x: torch.Tensor, error: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """One glimpse of the tile and of the current error, at ``Ω_t = W_g h_{t-1}``, flattened."""
-        omega = self.glimpse_params(h)
+        """One glimpse of the tile and of the current error, at ``Ω_t = tanh(W_g h_{t-1})``, flattened.
+
+        The paper writes ``Ω_t = W_g h_{t-1}`` and maps it with equations that assume values in
+        [-1, 1]; like the attentive recurrent comparators whose attention it uses, we squash with
+        ``tanh`` (without it the grid can leave the tile and ``γ`` underflow to 0)."""
+        omega = torch.tanh(self.glimpse_params(h))
         return torch.cat([attend(x, omega, self.grid), attend(error, omega, self.grid)], dim=1).flatten(1)
 
     def session(self, x: torch.Tensor, canvas: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
@@ -213,7 +220,8 @@ class RecurrentAttentionCodec(nn.Module):
         or, with ``target_psnr``, as soon as its decoded canvas reaches that PSNR (quality-flexible
         encoding: each tile gets its own code length). ``counts[i]`` is tile ``i``'s number of
         codewords. The encoder decodes each round as the decoder will, so the glimpses read the
-        error the decoder really has.
+        error the decoder really has. The PSNR is that of the tile as coded: the luminance for a
+        grey model, and with the codec's replicated padding where a tile crosses the image border.
         """
         target = self.target(x)
         n, limit = len(x), codewords or self.sessions

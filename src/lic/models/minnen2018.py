@@ -22,13 +22,16 @@ how ``ŷ_<i`` is read:
 table index and the rest of the stream is garbage (CompressAI issues #279, #309). So the encoder
 does not compute the parameters its own way: it runs exactly the decoder's computation, position
 by position (serial) or pass by pass (checkerboard), on one thread, on the same values
-(:meth:`MeanScaleHyperprior.coding_parameters`). Both sides then hold bit-identical inputs to the
-same operations, whatever the caller's thread count.
+(:meth:`MeanScaleHyperprior.coding_parameters`, and ``ψ`` by :meth:`~MeanScaleHyperprior.hyper`).
+Both sides then hold bit-identical inputs to the same operations, whatever the caller's thread
+count, as long as both run the model in the same memory format (:class:`lic.learned_codec.LearnedCodec`
+always uses channels-last).
 """
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import torch
 import torch.nn.functional as F
@@ -65,8 +68,10 @@ class MaskedConv2d(nn.Conv2d):
             raise ValueError(f"mask kind must be 'serial' or 'checkerboard', got {kind!r}")
         self.register_buffer("mask", mask[None, None])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding)
+    def forward(self, x: torch.Tensor, pad: bool = True) -> torch.Tensor:
+        """The masked convolution; ``pad=False`` computes only the positions whose whole window
+        is inside ``x`` (a window of the kernel's size gives the one value at its centre)."""
+        return F.conv2d(x, self.weight * self.mask, self.bias, padding=self.padding if pad else 0)
 
 
 def anchors(height: int, width: int, device: torch.device | None = None) -> torch.Tensor:
@@ -75,11 +80,13 @@ def anchors(height: int, width: int, device: torch.device | None = None) -> torc
     return ((h + w) % 2 == 0).float()[None, None]
 
 
-def _one_thread(function: Callable[[], torch.Tensor]) -> torch.Tensor:
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one intra-op thread (then restore the caller's thread count)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        return function()
+        yield
     finally:
         torch.set_num_threads(threads)
 
@@ -146,13 +153,14 @@ class MeanScaleHyperprior(LearnedModel):
     #: how far the context model reaches: a (2r + 1)² window of latents around a position
     context_radius = 2
 
-    def context_features(self, y_hat: torch.Tensor) -> torch.Tensor | None:
+    def context_features(self, y_hat: torch.Tensor, window: bool = False) -> torch.Tensor | None:
         """``φ = g_cm(ŷ)`` at every position (the masks keep it causal); for the checkerboard, the
-        anchors' context is zero and the others see only the anchors."""
+        anchors' context is zero and the others see only the anchors. ``window``: ``y_hat`` is one
+        (2r + 1)² window of the serial decoder, and the result is the context at its centre."""
         if self.context == "none":
             return None
         if self.context == "serial":
-            return self.g_cm(y_hat)
+            return self.g_cm(y_hat, pad=not window)
         mask = anchors(*y_hat.shape[-2:], device=y_hat.device)
         return self.g_cm(y_hat * mask) * (1 - mask)
 
@@ -161,7 +169,7 @@ class MeanScaleHyperprior(LearnedModel):
         y = self.analysis(x).float()
         z = self.h_a(y)
         z_hat, z_likelihoods = self.entropy(z, training=self.training)
-        psi = self.h_s(z_hat)
+        psi = self.h_s(z_hat) if self.training else self.hyper(z_hat)
         if self.training:
             y_noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
             means, scales = self.entropy_parameters(psi, self.context_features(y_noisy))
@@ -169,11 +177,21 @@ class MeanScaleHyperprior(LearnedModel):
             y_dec = y + (torch.round(y - means) + means - y).detach() if self.ste else y_noisy
         else:
             y_dec, means, scales = self.coding_parameters(y, psi)
-            y_likelihoods = self.gaussian.likelihood(y_dec, means, scales)
+            coded_scales = self.gaussian.scale_table[self.gaussian.scale_indexes(scales)]  # the tables sent
+            y_likelihoods = self.gaussian.likelihood(y_dec, means, coded_scales)
         return {"x_hat": self.g_s(self.decoder_input(y_dec.to(x.dtype), psi)), "likelihoods": {"y": y_likelihoods, "z": z_likelihoods},
                 "y": y, "y_hat": y_dec}
 
     # -- what encoder and decoder compute alike ------------------------------------------------
+    #: latent rows each decoding strip borrows from its neighbours (``lic.models.base.synthesize``)
+    strip_margin = 3
+
+    @torch.no_grad()
+    def hyper(self, z_hat: torch.Tensor) -> torch.Tensor:
+        """``ψ = h_s(ẑ)`` as encoder and decoder both compute it: contiguous, on one thread."""
+        with one_thread():
+            return self.h_s(z_hat.contiguous())
+
     @torch.no_grad()
     def coding_parameters(self, y: torch.Tensor | None, psi: torch.Tensor,
                           read: Callable[[torch.Tensor, torch.Tensor, tuple], torch.Tensor] | None = None
@@ -189,17 +207,19 @@ class MeanScaleHyperprior(LearnedModel):
             def read(means: torch.Tensor, scales: torch.Tensor, where: tuple | str) -> torch.Tensor:
                 part = y if where in ("all", "anchors", "others") else y[..., where[0]:where[0] + 1, where[1]:where[1] + 1]
                 return torch.round(part - means) + means
+        with one_thread():
+            return self._coding_parameters(psi, read)
+
+    def _coding_parameters(self, psi: torch.Tensor, read: Callable) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         b, _, height, width = psi.shape
         if self.context == "none":
-            means, scales = _one_thread(lambda: self.entropy_parameters(psi, None))
+            means, scales = self.entropy_parameters(psi, None)
             return read(means, scales, "all"), means, scales
         if self.context == "checkerboard":
             mask = anchors(height, width, psi.device)
-            zeros = _one_thread(lambda: self.context_features(torch.zeros(b, self.M, height, width)))
-            means_a, scales_a = _one_thread(lambda: self.entropy_parameters(psi, zeros))
+            means_a, scales_a = self.entropy_parameters(psi, self.context_features(psi.new_zeros(b, self.M, height, width)))
             y_hat = read(means_a, scales_a, "anchors") * mask
-            phi = _one_thread(lambda: self.context_features(y_hat))
-            means_o, scales_o = _one_thread(lambda: self.entropy_parameters(psi, phi))
+            means_o, scales_o = self.entropy_parameters(psi, self.context_features(y_hat))
             y_hat = y_hat + read(means_o, scales_o, "others") * (1 - mask)
             return y_hat, means_a * mask + means_o * (1 - mask), scales_a * mask + scales_o * (1 - mask)
         pad = self.context_radius
@@ -209,10 +229,8 @@ class MeanScaleHyperprior(LearnedModel):
         scales = psi.new_zeros(b, self.M, height, width)
         for h in range(height):
             for w in range(width):
-                def step() -> tuple[torch.Tensor, torch.Tensor]:  # the context of one window's centre
-                    phi = self.context_features(y_hat[..., h:h + k, w:w + k])[..., pad:pad + 1, pad:pad + 1]
-                    return self.entropy_parameters(psi[..., h:h + 1, w:w + 1], phi)
-                mu, sigma = _one_thread(step)
+                phi = self.context_features(y_hat[..., h:h + k, w:w + k], window=True)  # the window's centre
+                mu, sigma = self.entropy_parameters(psi[..., h:h + 1, w:w + 1], phi)
                 y_hat[..., h + pad:h + pad + 1, w + pad:w + pad + 1] = read(mu, sigma, (h, w))
                 means[..., h:h + 1, w:w + 1], scales[..., h:h + 1, w:w + 1] = mu, sigma
         return y_hat[..., pad:pad + height, pad:pad + width], means, scales
@@ -230,7 +248,7 @@ class MeanScaleHyperprior(LearnedModel):
         z = self.h_a(y)
         z_string = self.entropy.compress(z)[0]
         z_hat = self.entropy.decompress([z_string], z.shape[-2:])
-        psi = self.h_s(z_hat)
+        psi = self.hyper(z_hat)
         stream = TableStreamEncoder(self.gaussian)
 
         def read(means: torch.Tensor, scales: torch.Tensor, where: tuple | str) -> torch.Tensor:
@@ -251,7 +269,7 @@ class MeanScaleHyperprior(LearnedModel):
             raise BitstreamError(f"truncated stream: the hyperprior needs {n} bytes")
         z_shape = (shape[0] // self.stride, shape[1] // self.stride)
         z_hat = self.entropy.decompress([payload[4:4 + n]], z_shape)
-        psi = self.h_s(z_hat)
+        psi = self.hyper(z_hat)
         stream = TableStreamDecoder(self.gaussian, payload[4 + n:])
         template = psi.new_zeros(1, self.M, *psi.shape[-2:])
 
@@ -264,11 +282,13 @@ class MeanScaleHyperprior(LearnedModel):
 
         y_hat = self.coding_parameters(None, psi, read)[0]
         stream.finish()
-        return synthesize(lambda part: self.g_s(part), self.decoder_input(y_hat, psi), 16, workers)
+        return synthesize(lambda part: self.g_s(part), self.decoder_input(y_hat, psi), 16, workers,
+                          margin=self.strip_margin)
 
     @torch.no_grad()
     def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:
-        """``R_y + R_z``: the ideal code length of what :meth:`compress` sends (eval mode)."""
+        """``R_y + R_z``: the ideal code length of what :meth:`compress` sends (eval mode; ``y``
+        with the table scales it is coded with)."""
         out = self.eval()(x)
         return float(estimate_bits(out["likelihoods"]))
 

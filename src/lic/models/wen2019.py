@@ -7,12 +7,16 @@ pyramidal features and context entropy model" (CLIC 2019): Minnen et al.'s codec
    channels ("Masked 128×3×3" three times for M = 128; receptive field 7×7), each entropy-parameter
    network 1×1 convolutions of 3M, 3M/2 and M channels (384, 192, 128). "An absolute function is
    added before the entropy model for σ": we take the absolute value of the σ network's input.
-2. ``multiscale`` (Sec. 2.1, Figs. 2-3): the image at 4 scales (bilinear resizing by 1, ½, ¼, ⅛).
-   The full-size image goes through "a network of four layers", the first an inception block
+2. ``multiscale`` (Sec. 2.1, Figs. 2-3): the text says the image is resized to 4 scales with
+   bilinear interpolation, that the full-size image goes through "a network of four layers" and
+   each resized image through "a network of one layer", and that the results are "aligned and
+   merged ... through a convolution layer". Figure 2 is not in our copy of the paper (its caption
+   mentions 3×3 stride-2 convolutions, down- and upsampling, and N = 192). Our reading: scales 1,
+   ½, ¼, ⅛ (anti-aliased bilinear); the full-size path starts with the inception block of Fig. 3
    (parallel 1×1, 3×3 and 5×5 convolutions with the same channel count, concatenated, fused by a
-   1×1 convolution, then GDN); each resized image through "a network of one layer" (a strided 5×5
-   convolution to the 1/16 grid). The four are concatenated and "merged ... through a convolution
-   layer" (3×3 to M channels). Figure 2's exact layout is not in the text; this is our reading.
+   1×1 convolution, then GDN) and continues with Ballé's strided 5×5 convolutions to the 1/16 grid;
+   each resized image gets one strided 5×5 convolution to that grid; a 3×3 convolution merges the
+   four to M channels.
 3. ``residual`` (Sec. 2.2, Fig. 4): a two-layer residual block (3×3, LeakyReLU, 3×3, plus the
    input) after each of the first three upsampling layers of ``g_s``, and "multi-scale assistant
    information" from the hyperprior's output ``ψ`` through a "Pyramid Atrous" model (parallel 3×3
@@ -37,22 +41,31 @@ from .registry import register_model
 class ContextStack(nn.Module):
     """Three 3×3 convolutions (Table 1) that see only decoded latents: the first masked (serial:
     type A; checkerboard: the anchors), the others causal (serial: type B, the centre included) or
-    plain (checkerboard: after the first layer every feature depends on anchors only)."""
+    plain (checkerboard: after the first layer every feature depends on anchors only).
+
+    The input is zero-padded by 3 once and the convolutions are unpadded, so a 7×7 window of the
+    serial decoder gives exactly the value that training computes at the window's centre, also at
+    the image's borders (per-layer padding would not: the inner layers' padding would differ)."""
+
+    radius = 3
 
     def __init__(self, cin: int, width: int, context: str) -> None:
         super().__init__()
         self.first = MaskedConv2d(cin, width, context, kernel=3)
-        rest = [MaskedConv2d(width, width, "serial", kernel=3) if context == "serial" else nn.Conv2d(width, width, 3, padding=1)
+        rest = [MaskedConv2d(width, width, "serial", kernel=3) if context == "serial" else nn.Conv2d(width, width, 3)
                 for _ in range(2)]
         if context == "serial":
             for layer in rest:
                 layer.mask[0, 0, 1, 1] = 1  # type B: the centre of a causal feature is decoded
         self.rest = nn.ModuleList(rest)
 
-    def forward(self, y_hat: torch.Tensor) -> torch.Tensor:
-        x = self.first(y_hat)
+    def forward(self, y_hat: torch.Tensor, pad: bool = True) -> torch.Tensor:
+        """The context at every position (``pad``), or at the centre of a 7×7 window (``pad=False``)."""
+        x = F.pad(y_hat, (self.radius,) * 4) if pad else y_hat
+        x = self.first(x, pad=False)
         for layer in self.rest:
-            x = layer(F.leaky_relu(x))
+            x = F.leaky_relu(x)
+            x = layer(x, pad=False) if isinstance(layer, MaskedConv2d) else layer(x)
         return x
 
 
@@ -96,7 +109,8 @@ class MultiScaleEncoder(nn.Module):
         h, w = x.shape[-2:]
         features = [self.full(x)]
         for factor, layer in zip((2, 4, 8), self.resized):
-            small = F.interpolate(x, size=(h // factor, w // factor), mode="bilinear", align_corners=False)
+            small = F.interpolate(x, size=(h // factor, w // factor), mode="bilinear", align_corners=False,
+                                  antialias=True)
             features.append(layer(small))
         return self.merge(self.weighted(torch.cat(features, dim=1)))
 
@@ -126,7 +140,7 @@ class PyramidAtrous(nn.Module):
 class Wen2019(MeanScaleHyperprior):
     """:class:`MeanScaleHyperprior` with Wen et al.'s additions switched on or off (all on by default)."""
 
-    def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], context: str = "serial",
+    def __init__(self, N: int = 192, M: int = 128, lmbda: float = LAMBDAS[2], context: str = "serial",
                  ste: bool = False, separate_entropy: bool = True, multiscale: bool = True, residual: bool = True,
                  weighted: bool = True) -> None:
         super().__init__(N, M, lmbda, context, ste)
@@ -141,10 +155,11 @@ class Wen2019(MeanScaleHyperprior):
             for k in range(3):
                 layers += [GDN(N, inverse=True), ResidualBlock(N), deconv(N, N) if k < 2 else deconv(N, 3)]
             self.g_s = nn.Sequential(*layers)
+            self.strip_margin = 4  # the residual blocks reach about 3.6 latent rows
         if separate_entropy and context != "none":
             self.g_cm = None
             self.context_mu, self.context_sigma = ContextStack(M, M, context), ContextStack(M, M, context)
-            self.context_radius = 3
+            self.context_radius = ContextStack.radius
             width = 2 * M + M
             self.g_ep = None
             self.ep_mu, self.ep_sigma = self._ep(width, M), self._ep(width, M)
@@ -155,11 +170,11 @@ class Wen2019(MeanScaleHyperprior):
         return nn.Sequential(nn.Conv2d(cin, 3 * M, 1), nn.LeakyReLU(), nn.Conv2d(3 * M, 3 * M // 2, 1), nn.LeakyReLU(),
                              nn.Conv2d(3 * M // 2, M, 1))
 
-    def context_features(self, y_hat: torch.Tensor) -> torch.Tensor | None:
+    def context_features(self, y_hat: torch.Tensor, window: bool = False) -> torch.Tensor | None:
         if not (self.separate_entropy and self.context != "none"):
-            return super().context_features(y_hat)
+            return super().context_features(y_hat, window)
         if self.context == "serial":
-            return torch.cat([self.context_mu(y_hat), self.context_sigma(y_hat)], dim=1)
+            return torch.cat([self.context_mu(y_hat, pad=not window), self.context_sigma(y_hat, pad=not window)], dim=1)
         mask = anchors(*y_hat.shape[-2:], device=y_hat.device)
         anchored = y_hat * mask
         return torch.cat([self.context_mu(anchored), self.context_sigma(anchored)], dim=1) * (1 - mask)
