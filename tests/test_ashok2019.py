@@ -114,3 +114,13 @@ def test_a_few_steps_of_training_lower_the_loss() -> None:
     grad = model.glimpse_params.weight.grad
     assert grad is not None and (grad.abs().sum(dim=1) > 0).all()  # x̂, ŷ and the zoom δ̂ all learn
     assert set(logs) >= {"bpp", "psnr", "mse", "mean_mse"}
+
+
+def test_the_attention_trace_follows_the_sessions() -> None:
+    torch.manual_seed(4)
+    model = RecurrentAttentionCodec(size=16, channels=1, grid=4, glimpses=3, code=8, sessions=2).eval()
+    x = torch.rand(2, 3, 16, 16)
+    where, canvases = model.attention_trace(x)
+    assert where.shape == (2, 3, 2, 4) and canvases.shape == (2, 2, 1, 16, 16)
+    assert torch.allclose(canvases[-1], model(x)["x_hat"], atol=1e-6)  # the same codewords as coding
+    assert torch.allclose(where[0, 0, :, 0], torch.full((2,), 7.5))      # the first glimpse is centred

@@ -194,6 +194,26 @@ class RecurrentAttentionCodec(nn.Module):
                       "mean_mse": mses.mean().item(), "psnr": training_psnr(mses[-1])}
 
     @torch.no_grad()
+    def attention_trace(self, x: torch.Tensor, sessions: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Where every glimpse looked, and the canvas after every codeword, for tiles ``x``
+        ``[B, C_in, S, S]`` (eval mode, rounded codewords): the glimpse geometry ``(x, y, δ, γ)``
+        ``[sessions, glimpses, B, 4]`` and the canvases ``[sessions, B, C, S, S]``."""
+        target = self.target(x)
+        h = target.new_zeros(len(target), self.code)
+        canvas = torch.zeros_like(target)
+        where, canvases = [], []
+        for _ in range(sessions or self.sessions):
+            error, looks = target - canvas, []
+            for _ in range(self.glimpses):
+                looks.append(torch.stack(glimpse_geometry(torch.tanh(self.glimpse_params(h)), self.size, self.grid), dim=-1))
+                h = self.controller(self.glimpse(target, error, h), h)
+            latent, _ = self.entropy(self.to_latent(h), training=False)
+            canvas = canvas + self.decode_codeword(latent)
+            where.append(torch.stack(looks))
+            canvases.append(canvas)
+        return torch.stack(where), torch.stack(canvases)
+
+    @torch.no_grad()
     def update(self) -> None:
         """Build the integer coding tables of the codewords (after training, before saving)."""
         self.entropy.update()
