@@ -288,3 +288,11 @@ def test_init_refuses_another_model(config_path, tmp_path, monkeypatch):
     train(other, steps=1, out_dir=tmp_path, progress=False)
     with pytest.raises(CheckpointError, match="cannot initialise"):
         train(config, steps=1, out_dir=tmp_path / "x", init=tmp_path / "tiny-q1", progress=False)
+
+
+@pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.toml")), ids=lambda p: p.stem)
+def test_every_config_loads_builds_its_model_and_names_its_checkpoint_after_itself(path):
+    config = load_config(path)
+    assert config.name == path.stem
+    model = models.MODELS[config.model](**config.model_args)
+    assert sum(p.numel() for p in model.parameters()) > 0
