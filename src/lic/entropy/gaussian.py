@@ -106,19 +106,6 @@ class GaussianConditional(TableCoder):
         values = stream.decode(self.scale_indexes(scales).reshape(-1).cpu().numpy())
         return torch.from_numpy(values.astype(np.float32)).reshape(means.shape).to(means.device) + means
 
-    def compress(self, y: Tensor, means: Tensor, scales: Tensor) -> bytes:
-        """All latents in one string (when ``μ`` and ``σ`` are known before decoding, e.g. a hyperprior only)."""
-        stream = TableStreamEncoder(self)
-        self.encode(stream, y, means, scales)
-        return stream.finish()
-
-    def decompress(self, string: bytes, means: Tensor, scales: Tensor) -> Tensor:
-        """Inverse of :meth:`compress`."""
-        stream = TableStreamDecoder(self, string)
-        y_hat = self.decode(stream, means, scales)
-        stream.finish()
-        return y_hat
-
 
 def _normal_cdf_inverse(p: float) -> float:
     """``Φ⁻¹(p)`` in float64 (by bisection; only used to size the tables)."""
