@@ -147,3 +147,15 @@ def test_the_serial_decoders_window_gives_the_training_context_everywhere(separa
                 causal[..., h + r + 1:, :] = 0
                 window = model.context_features(causal[..., h:h + 2 * r + 1, w:w + 2 * r + 1], window=True)
                 assert torch.allclose(window[..., 0, 0], full[..., h, w], atol=1e-5), (h, w)
+
+
+def test_an_ms_ssim_model_trains_on_1_minus_ms_ssim() -> None:
+    torch.manual_seed(6)
+    model = MeanScaleHyperprior(N=8, M=12, distortion="ms-ssim", lmbda=8.73)
+    x = torch.rand(1, 3, 192, 192)
+    loss, logs = model.training_loss(x)
+    assert 0 < logs["ms_ssim"] < 1
+    assert loss.item() == pytest.approx(logs["bpp"] + 8.73 * (1 - logs["ms_ssim"]), rel=1e-5)
+    loss.backward()
+    with pytest.raises(ValueError, match="distortion"):
+        MeanScaleHyperprior(N=8, M=12, distortion="psnr")

@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 
+import pytorch_msssim
 import torch
 from torch import nn
 
@@ -87,17 +88,31 @@ def training_psnr(mse: torch.Tensor) -> float:
     return (-10 * torch.log10(mse.detach().clamp_min(1e-10))).item()
 
 
-def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float) -> tuple[torch.Tensor, dict[str, float]]:
-    """Ballé et al. 2017, eq. (2) with MSE distortion: ``L = R + λ · 255² · D``.
+#: The distortions a model can be trained on (its ``distortion`` attribute).
+DISTORTIONS = ("mse", "ms-ssim")
 
-    ``R`` is the estimated rate in bits per pixel, ``−Σ log2 p(ŷ) / (B H W)``; ``D`` the MSE on
-    images in [0, 1]. Computed in fp32 even under autocast.
+
+def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float,
+                    distortion: str = "mse") -> tuple[torch.Tensor, dict[str, float]]:
+    """Ballé et al. 2017, eq. (2): ``L = R + λ · 255² · MSE``, or ``R + λ · (1 - MS-SSIM)``.
+
+    ``R`` is the estimated rate in bits per pixel, ``−Σ log2 p(ŷ) / (B H W)``; the MSE and MS-SSIM
+    are measured on images in [0, 1] (MS-SSIM: ``pytorch_msssim``, 5 scales, so sides above 160
+    pixels; λ then on CompressAI's MS-SSIM scale, 2.4 … 220). Computed in fp32 even under autocast.
     """
+    if distortion not in DISTORTIONS:
+        raise ValueError(f"distortion must be one of {DISTORTIONS}, got {distortion!r}")
     b, _, h, w = x.shape
     bpp = estimate_bits(out["likelihoods"]).float() / (b * h * w)
     mse = torch.mean((out["x_hat"].float() - x.float()) ** 2)
-    loss = bpp + lmbda * 255**2 * mse
-    return loss, {"loss": loss.item(), "bpp": bpp.item(), "mse": mse.item(), "psnr": training_psnr(mse)}
+    logs = {"bpp": bpp.item(), "mse": mse.item(), "psnr": training_psnr(mse)}
+    if distortion == "mse":
+        loss = bpp + lmbda * 255**2 * mse
+    else:
+        ms_ssim = pytorch_msssim.ms_ssim(out["x_hat"].float().clamp(0, 1), x.float(), data_range=1.0)
+        loss = bpp + lmbda * (1 - ms_ssim)
+        logs["ms_ssim"] = ms_ssim.item()
+    return loss, {"loss": loss.item(), **logs}
 
 
 class LearnedModel(nn.Module):
@@ -110,6 +125,7 @@ class LearnedModel(nn.Module):
 
     stride: int = 16
     ste: bool = False
+    distortion: str = "mse"  # or "ms-ssim" (see rate_distortion)
     lambdas: tuple[float, ...]
     entropy: FactorizedDensity
 
@@ -154,10 +170,10 @@ class LearnedModel(nn.Module):
         one term for a single-λ model). Logs each rate's bpp and PSNR when there are several."""
         target = self.target(x)
         if len(self.lambdas) == 1:
-            return rate_distortion(self(x), target, float(self.lambdas[0]))
+            return rate_distortion(self(x), target, float(self.lambdas[0]), self.distortion)
         total, logs = 0.0, {}
         for i, lmbda in enumerate(float(v) for v in self.lambdas):
-            loss, parts = rate_distortion(self(x, i), target, lmbda)
+            loss, parts = rate_distortion(self(x, i), target, lmbda, self.distortion)
             total = total + loss
             logs[f"bpp{i}"], logs[f"psnr{i}"] = parts["bpp"], parts["psnr"]
         logs["loss"] = total.item()

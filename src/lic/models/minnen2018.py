@@ -43,7 +43,7 @@ from ..entropy.gaussian import GaussianConditional
 from ..entropy.tables import TableStreamDecoder, TableStreamEncoder
 from ..layers import GDN
 from .balle2017 import FactorizedPrior, conv, deconv
-from .base import LAMBDAS, LearnedModel, Rate, synthesize
+from .base import DISTORTIONS, LAMBDAS, LearnedModel, Rate, synthesize
 from .registry import register_model
 
 CONTEXTS = ("serial", "checkerboard", "none")
@@ -94,16 +94,20 @@ def one_thread() -> Iterator[None]:
 @register_model("minnen2018")
 class MeanScaleHyperprior(LearnedModel):
     """Ballé's ``g_a``/``g_s`` (``N``, ``M``), a hyperprior of ``N`` channels, and a context model;
-    trained at ``lmbda``. ``ste``: the decoder sees rounded latents in training (as in Chapter 3)."""
+    trained at ``lmbda`` on ``distortion`` (``"mse"`` or ``"ms-ssim"``, Wen et al.'s Table 4).
+    ``ste``: the decoder sees rounded latents in training (as in Chapter 3)."""
 
     stride = 64  # y is 1/16 of the image, z 1/64
 
     def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], context: str = "serial",
-                 ste: bool = False) -> None:
+                 ste: bool = False, distortion: str = "mse") -> None:
         super().__init__()
         if context not in CONTEXTS:
             raise ValueError(f"context must be one of {CONTEXTS}, got {context!r}")
+        if distortion not in DISTORTIONS:
+            raise ValueError(f"distortion must be one of {DISTORTIONS}, got {distortion!r}")
         self.N, self.M, self.lmbda, self.context, self.ste = N, M, float(lmbda), context, bool(ste)
+        self.distortion = distortion
         self.lambdas = (self.lmbda,)
         self.g_a = nn.Sequential(conv(3, N), GDN(N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.g_s = nn.Sequential(deconv(M, N), GDN(N, inverse=True), deconv(N, N), GDN(N, inverse=True),

@@ -142,8 +142,8 @@ class Wen2019(MeanScaleHyperprior):
 
     def __init__(self, N: int = 192, M: int = 128, lmbda: float = LAMBDAS[2], context: str = "serial",
                  ste: bool = False, separate_entropy: bool = True, multiscale: bool = True, residual: bool = True,
-                 weighted: bool = True) -> None:
-        super().__init__(N, M, lmbda, context, ste)
+                 weighted: bool = True, distortion: str = "mse") -> None:
+        super().__init__(N, M, lmbda, context, ste, distortion)
         self.separate_entropy, self.multiscale, self.residual, self.weighted = separate_entropy, multiscale, residual, weighted
         if multiscale:
             self.g_a = MultiScaleEncoder(N, M, weighted)
