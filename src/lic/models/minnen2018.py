@@ -44,9 +44,14 @@ from ..entropy.tables import TableStreamDecoder, TableStreamEncoder
 from ..layers import GDN
 from .balle2017 import FactorizedPrior, conv, deconv
 from .base import DISTORTIONS, LAMBDAS, LearnedModel, Rate, synthesize
-from .registry import register_model
+from .registry import CodecSpec, register_model
 
 CONTEXTS = ("serial", "checkerboard", "none")
+#: The shipped rates: qualities on the λ grid of ``LAMBDAS``, as in Chapter 3.
+QUALITIES = (1, 3, 5, 7)
+#: The codec of the shipped checkpoints (registered when they ship).
+SPEC = CodecSpec("Minnen et al. 2018: scale hyperprior with mean, serial context model (Chapter 5)",
+                 {q: (f"minnen2018-q{q}", 0) for q in QUALITIES})
 
 
 class MaskedConv2d(nn.Conv2d):

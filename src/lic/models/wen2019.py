@@ -34,8 +34,12 @@ from torch import nn
 from ..layers import GDN
 from .balle2017 import conv, deconv
 from .base import LAMBDAS
-from .minnen2018 import MaskedConv2d, MeanScaleHyperprior, anchors
-from .registry import register_model
+from .minnen2018 import QUALITIES, MaskedConv2d, MeanScaleHyperprior, anchors
+from .registry import CodecSpec, register_model
+
+#: The codec of the shipped checkpoints (registered when they ship).
+SPEC = CodecSpec("Wen et al. 2019: Minnen et al. with separate mean/scale context models, multi-scale "
+                 "encoder, residual decoder (Chapter 5)", {q: (f"wen2019-q{q}", 0) for q in QUALITIES})
 
 
 class ContextStack(nn.Module):
