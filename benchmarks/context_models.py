@@ -17,9 +17,7 @@ and WebP (stretch: HEVC); decode <= 10 s serial, <= 2 s checkerboard; identical 
 from __future__ import annotations
 
 import statistics
-import time
 
-import torch
 
 from lic.checkpoints import read_provenance, training_runs, weights_dir
 from lic.compare import bd, quality_at_rate
@@ -32,7 +30,7 @@ from lic.models.minnen2018 import SPEC as MINNEN
 from lic.models.registry import CodecSpec
 from lic.models.wen2019 import SPEC as WEN
 
-from _shared import arguments, estimate_gap, report
+from _shared import arguments, estimate_gap, report, timing
 
 BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90),
              "hevc": (20, 30, 40, 50, 60)}
@@ -42,24 +40,6 @@ ABLATION = ("original", "separate", "multiscale", "residual", "all")
 def single(stem: str) -> LearnedCodec:
     """One checkpoint as a one-quality codec (quality 1)."""
     return LearnedCodec(CodecSpec(stem, {1: (stem, 0)}), name=stem)
-
-
-def timing(codec: LearnedCodec, image: torch.Tensor, quality: int) -> dict:
-    """Median encode and decode seconds of 3 runs, and decode equality with 1 and 2 threads."""
-    data = codec.compress(image, quality)
-    enc, dec = [], []
-    for _ in range(3):
-        t0 = time.perf_counter(); data = codec.compress(image, quality)
-        t1 = time.perf_counter(); codec.decompress(data); t2 = time.perf_counter()
-        enc.append(t1 - t0); dec.append(t2 - t1)
-    threads = torch.get_num_threads()
-    decoded = []
-    for n in (1, 2):
-        torch.set_num_threads(n)
-        decoded.append(codec.decompress(data))
-    torch.set_num_threads(threads)
-    return {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
-            "identical_1_2_threads": bool(torch.equal(*decoded))}
 
 
 def selection(points: list, budget: float) -> dict:

@@ -14,10 +14,6 @@ bpp range; gap <= 1 %; encode + decode <= 1 s on 2 cores; identical decodes.
 """
 from __future__ import annotations
 
-import statistics
-import time
-
-import torch
 
 from lic.compare import bd
 from lic.data import evaluation_set
@@ -25,7 +21,7 @@ from lic.evaluate import evaluate, mean_curve
 from lic.models.balle2017 import QUALITIES as BALLE2017_QUALITIES
 from lic.registry import get_codec
 
-from _shared import arguments, estimate_gap, report
+from _shared import arguments, estimate_gap, report, timing
 
 BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90),
              "hevc": (30, 50, 70, 85)}
@@ -38,25 +34,6 @@ def _bd(anchor: list[dict], test: list[dict]) -> float | str:
         return rate
     gain = bd(anchor, test, kind="quality")
     return "n/a" if gain is None else f"n/a (BD-PSNR {gain:+.2f} dB)"
-
-
-def speed(codec_name: str, image: torch.Tensor, quality: int) -> dict:
-    """Median encode/decode seconds over 3 runs, and decode equality across 1 and 2 threads."""
-    codec = get_codec(codec_name)
-    codec.decompress(codec.compress(image, quality))  # warm-up: loads the checkpoint
-    enc, dec = [], []
-    for _ in range(3):
-        t0 = time.perf_counter(); data = codec.compress(image, quality)
-        t1 = time.perf_counter(); codec.decompress(data); t2 = time.perf_counter()
-        enc.append(t1 - t0); dec.append(t2 - t1)
-    threads = torch.get_num_threads()
-    decoded = []
-    for n in (1, 2):
-        torch.set_num_threads(n)
-        decoded.append(codec.decompress(data))
-    torch.set_num_threads(threads)
-    return {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
-            "identical_1_2_threads": bool(torch.equal(*decoded))}
 
 
 def main() -> None:
@@ -72,7 +49,7 @@ def main() -> None:
     results["bd_rate_psnr"]["modulated vs balle2017"] = _bd(curves["balle2017"], curves["modulated"])
     results["estimate_gap_percent"] = {c: estimate_gap(get_codec(c), images) for c in ("balle2017", "modulated")}
     kodim = next(img for name, img in images if name == "kodim23")
-    results["speed_768x512"] = {c: speed(c, kodim, BALLE2017_QUALITIES[1]) for c in ("balle2017", "modulated")}
+    results["speed_768x512"] = {c: timing(get_codec(c), kodim, BALLE2017_QUALITIES[1]) for c in ("balle2017", "modulated")}
     report(results, args.json)
 
 
