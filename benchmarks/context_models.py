@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import statistics
 
-
 from lic.checkpoints import read_provenance, training_runs, weights_dir
 from lic.compare import bd, quality_at_rate
 from lic.data import evaluation_set

@@ -14,7 +14,6 @@ bpp range; gap <= 1 %; encode + decode <= 1 s on 2 cores; identical decodes.
 """
 from __future__ import annotations
 
-
 from lic.compare import bd
 from lic.data import evaluation_set
 from lic.evaluate import evaluate, mean_curve
