@@ -133,20 +133,28 @@ class RecurrentAttentionCodec(nn.Module):
         """What the codec reconstructs: RGB tiles, or their luminance (``channels = 1``)."""
         return luminance(x) if self.channels == 1 else x
 
-    def glimpse(self, x: torch.Tensor, error: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """One glimpse of the tile and of the current error, at ``Ω_t = tanh(W_g h_{t-1})``, flattened.
+    def omega(self, h: torch.Tensor) -> torch.Tensor:
+        """The glimpse parameters ``Ω_t = tanh(W_g h_{t-1})``.
 
         The paper writes ``Ω_t = W_g h_{t-1}`` and maps it with equations that assume values in
         [-1, 1]; like the attentive recurrent comparators whose attention it uses, we squash with
         ``tanh`` (without it the grid can leave the tile and ``γ`` underflow to 0)."""
-        omega = torch.tanh(self.glimpse_params(h))
+        return torch.tanh(self.glimpse_params(h))
+
+    def glimpse(self, x: torch.Tensor, error: torch.Tensor, omega: torch.Tensor) -> torch.Tensor:
+        """One glimpse of the tile and of the current error at ``Ω``, flattened."""
         return torch.cat([attend(x, omega, self.grid), attend(error, omega, self.grid)], dim=1).flatten(1)
 
-    def session(self, x: torch.Tensor, canvas: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
-        """``n`` glimpses, each updating the RNN state; the state afterwards is the next codeword."""
+    def session(self, x: torch.Tensor, canvas: torch.Tensor, h: torch.Tensor,
+                where: list[torch.Tensor] | None = None) -> torch.Tensor:
+        """``n`` glimpses, each updating the RNN state; the state afterwards is the next codeword.
+        ``where`` (optional) collects each glimpse's geometry ``(x, y, δ, γ)`` ``[B, 4]``."""
         error = x - canvas
         for _ in range(self.glimpses):
-            h = self.controller(self.glimpse(x, error, h), h)
+            omega = self.omega(h)
+            if where is not None:
+                where.append(torch.stack(glimpse_geometry(omega, self.size, self.grid), dim=-1))
+            h = self.controller(self.glimpse(x, error, omega), h)
         return h
 
     def to_latent(self, h: torch.Tensor) -> torch.Tensor:
@@ -203,10 +211,8 @@ class RecurrentAttentionCodec(nn.Module):
         canvas = torch.zeros_like(target)
         where, canvases = [], []
         for _ in range(sessions or self.sessions):
-            error, looks = target - canvas, []
-            for _ in range(self.glimpses):
-                looks.append(torch.stack(glimpse_geometry(torch.tanh(self.glimpse_params(h)), self.size, self.grid), dim=-1))
-                h = self.controller(self.glimpse(target, error, h), h)
+            looks: list[torch.Tensor] = []
+            h = self.session(target, canvas, h, looks)
             latent, _ = self.entropy(self.to_latent(h), training=False)
             canvas = canvas + self.decode_codeword(latent)
             where.append(torch.stack(looks))

@@ -214,7 +214,7 @@ class MeanScaleHyperprior(LearnedModel):
         """
         if read is None:
             def read(means: torch.Tensor, scales: torch.Tensor, where: tuple | str) -> torch.Tensor:
-                part = y if where in ("all", "anchors", "others") else y[..., where[0]:where[0] + 1, where[1]:where[1] + 1]
+                part = _select(y, where)
                 return torch.round(part - means) + means
         with one_thread():
             return self._coding_parameters(psi, read)
