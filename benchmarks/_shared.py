@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: the command line, the rate-estimate gap of a learned codec, timings, and the report."""
+"""What the benchmark scripts share: the command line, the rate-estimate gap of a learned codec, timings, the training cost of shipped checkpoints, and the report."""
 from __future__ import annotations
 
 import argparse
@@ -8,6 +8,7 @@ import time
 
 import torch
 
+from lic.checkpoints import read_provenance, training_runs, weights_dir
 from lic.codec import Codec
 from lic.data import pad_to_multiple
 from lic.learned_codec import LearnedCodec
@@ -66,3 +67,13 @@ def timing(codec: Codec, image: torch.Tensor, quality: int) -> dict:
     torch.set_num_threads(threads)
     return {"encode_s": statistics.median(enc), "decode_s": statistics.median(dec),
             "identical_1_2_threads": bool(torch.equal(*decoded))}
+
+
+def training_cost(stems: list[str]) -> dict:
+    """Distinct training runs behind ``stems`` (shared ancestors once) and their CPU-hours."""
+    runs = {}
+    for stem in stems:
+        for run in training_runs(read_provenance(weights_dir() / stem)):
+            runs[(run.get("name"), run.get("steps"), run.get("wall_time_s"))] = run
+    return {"runs": len(runs), "steps": sum(r.get("steps") or 0 for r in runs.values()),
+            "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs.values()), 3)}

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import statistics
 
-from lic.checkpoints import read_provenance, training_runs, weights_dir
 from lic.compare import bd, quality_at_rate
 from lic.data import evaluation_set
 from lic.evaluate import evaluate, mean_curve
@@ -29,7 +28,7 @@ from lic.models.minnen2018 import SPEC as MINNEN
 from lic.models.registry import CodecSpec
 from lic.models.wen2019 import SPEC as WEN
 
-from _shared import arguments, estimate_gap, report, timing
+from _shared import arguments, estimate_gap, report, timing, training_cost
 
 BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200), "webp": (10, 30, 50, 75, 90),
              "hevc": (20, 30, 40, 50, 60)}
@@ -87,11 +86,7 @@ def main() -> None:
                                     "selected": selection(points["wen2019"], budget)}
     stems = [s for spec in (MINNEN, WEN) for s, _ in spec.qualities.values()] + \
             [f"wen2019-ablation-{v}" for v in ABLATION] + ["minnen2018-base", "wen2019-base", "minnen2018-checkerboard", "wen2019-msssim-q3"]
-    runs = {}
-    for stem in stems:
-        for run in training_runs(read_provenance(weights_dir() / stem)):
-            runs[(run.get("name"), run.get("steps"), run.get("wall_time_s"))] = run
-    results["training_cpu_hours"] = round(sum(r.get("cpu_hours") or 0 for r in runs.values()), 3)
+    results["training"] = training_cost(stems)
     results["lambda_of_quality"] = {q: LAMBDAS[q - 1] for q in QUALITIES}
     results["curves"] = curves
     report(results, args.json)

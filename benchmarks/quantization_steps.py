@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import torch
 
-from lic.checkpoints import read_provenance, training_runs, weights_dir
 from lic.compare import bd
 from lic.data import evaluation_set, to_grey
 from lic.evaluate import evaluate, mean_curve
 from lic.learned_codec import LearnedCodec
 from lic.models.dumas2018 import CASES
 
-from _shared import arguments, estimate_gap, report
+from _shared import arguments, estimate_gap, report, training_cost
 
 BASELINES = {"jpeg-grey": (5, 10, 20, 30, 50, 75, 90), "jpeg2000-grey": (10, 25, 50, 100, 200),
              "hevc-grey": (20, 30, 40, 50, 60)}
@@ -35,16 +34,6 @@ CASE_LABELS = {1: "dumas2018-per-rate", 2: "dumas2018", 3: "dumas2018-fixed"}
 def case_codecs() -> dict[str, LearnedCodec]:
     """The three cases as codecs, under their figure labels."""
     return {CASE_LABELS[k]: LearnedCodec(spec, name=CASE_LABELS[k]) for k, spec in CASES.items()}
-
-
-def training_cost(stems: list[str]) -> dict:
-    """Distinct training runs behind ``stems`` (shared ancestors once) and their CPU-hours."""
-    runs = {}
-    for stem in stems:
-        for run in training_runs(read_provenance(weights_dir() / stem)):
-            runs[(run.get("name"), run.get("steps"), run.get("wall_time_s"))] = run
-    return {"runs": len(runs), "steps": sum(r.get("steps") or 0 for r in runs.values()),
-            "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs.values()), 3)}
 
 
 def main() -> None:
