@@ -66,9 +66,15 @@ def step_seconds(model_name: str, threads: int, channels_last: bool, compiled: b
     return statistics.median(times), compile_s
 
 
-def ddp_seconds(model_name: str, steps: int) -> float:
-    """Seconds per step of two 1-thread DDP processes (torchrun, gloo), from the run's provenance."""
+def ddp_seconds(model_name: str) -> tuple[float, int, int]:
+    """Seconds per step of two 1-thread DDP processes (torchrun, gloo), and each rank's batch and crop.
+
+    All three come from the run's provenance: the config's CPU crop and batch apply, which may
+    differ from 8×128². The run lasts three of the config's log intervals, so that two history
+    entries without an evaluation bracket the timed steps.
+    """
     config = ROOT / "configs" / f"{CONFIGS[model_name]}.toml"
+    steps = 3 * load_config(config).train.log_every
     with tempfile.TemporaryDirectory() as out:
         env = {**os.environ, "OMP_NUM_THREADS": "1"}
         subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "-m", "lic", "train",
@@ -77,7 +83,8 @@ def ddp_seconds(model_name: str, steps: int) -> float:
         provenance = json.loads((Path(out) / f"{load_config(config).name}.json").read_text())
         history = [h for h in provenance["history"] if "eval_psnr" not in h]
         first, last = history[0], history[-1]  # time between log entries excludes evaluation
-        return (last["time_s"] - first["time_s"]) / max(last["step"] - first["step"], 1)
+        seconds = (last["time_s"] - first["time_s"]) / max(last["step"] - first["step"], 1)
+        return seconds, provenance["batch_size"], provenance["crop"]
 
 
 def main() -> None:
@@ -101,10 +108,10 @@ def main() -> None:
                          "kpx_per_s": batch * crop * crop / seconds / 1000, "compile_s": compile_s})
             print(json.dumps(rows[-1]), flush=True)
         if not args.no_ddp:
-            seconds = ddp_seconds(name, max(args.steps, 20))
+            seconds, batch, crop = ddp_seconds(name)
             rows.append({"model": name, "processes": 2, "threads": 1, "channels_last": False, "compile": False,
-                         "batch": 8, "crop": 128, "s_per_step": seconds,
-                         "kpx_per_s": 2 * 8 * 128 * 128 / seconds / 1000, "compile_s": 0.0})
+                         "batch": batch, "crop": crop, "s_per_step": seconds,
+                         "kpx_per_s": 2 * batch * crop * crop / seconds / 1000, "compile_s": 0.0})
             print(json.dumps(rows[-1]), flush=True)
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))

@@ -172,7 +172,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     Budget: ``steps`` or ``minutes`` in total (steps and time before a resume count; ``clock``
     ``"wall"`` counts wall-clock minutes, ``"cpu"`` this process's CPU minutes), by default
     ``gpu_steps`` on CUDA and ``cpu_steps`` elsewhere; the learning rate follows
-    :func:`learning_rate` over it. On CUDA the model runs in bf16 autocast with ``channels_last``.
+    :func:`learning_rate` over it. The model trains in ``channels_last`` (on CUDA in bf16 autocast).
     Every ``eval_every`` steps and at the end: evaluation on the first ``eval_images`` images of
     :func:`lic.data.evaluation_set`, and a checkpoint ``<out_dir>/<name>`` (default out_dir: the
     shipped weights' folder, :func:`lic.checkpoints.weights_dir`). An existing checkpoint is
@@ -212,7 +212,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
 
     seed_all(t.seed)
     model = MODELS[config.model](**config.model_args)
-    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    memory_format = torch.channels_last  # the fastest layout on CPU too (benchmarks/train_speed.py)
     model.to(device, memory_format=memory_format)
     earlier_runs: list[dict[str, Any]] = []
     init_record = None
