@@ -4,7 +4,8 @@ stream that can be cut short.
 The image is padded to a multiple of the model's tile size and cut into tiles. Quality ``q`` is a
 **target PSNR in dB**: every tile gets codewords until its reconstruction reaches ``q`` dB, or until
 it has the model's maximum (quality-flexible encoding). Busy tiles get long codes, flat ones short
-codes. The stream is a progressive container (:func:`lic.codec.pack_progressive`):
+codes. A tile also stops when its next codeword would not improve it, so every codeword received
+raises the image's PSNR or leaves it unchanged. The stream is a progressive container (:func:`lic.codec.pack_progressive`):
 
 - index: the number of codewords of every tile, 4 bits each (two tiles per byte), in raster order;
 - chunks: round ``r`` holds codeword ``r`` of every tile that has more than ``r`` codewords, as one
@@ -75,7 +76,10 @@ class ProgressiveCodec(Codec):
         model = self.model()
         h, w = image.shape[-2:]
         tiles = tile(pad_to_multiple(image.float(), model.size)[None], model.size)
-        counts, rounds = model.compress_tiles(tiles, target_psnr=float(quality))
+        ph, pw, _ = self._tiles(h, w)
+        valid = torch.zeros(1, 1, ph, pw)
+        valid[..., :h, :w] = 1
+        counts, rounds = model.compress_tiles(tiles, target_psnr=float(quality), valid=tile(valid, model.size))
         return pack_progressive(Header(self.name, quality, h, w), _pack_counts(counts), rounds)
 
     @torch.inference_mode()

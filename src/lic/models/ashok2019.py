@@ -225,50 +225,81 @@ class RecurrentAttentionCodec(nn.Module):
         self.entropy.update()
 
     # -- coding: rounds of codewords ------------------------------------------------------------
-    def _update_canvas(self, canvas: torch.Tensor, active: torch.Tensor, latent: torch.Tensor) -> None:
-        """``canvas[active] += W_upconv(latent)`` on one thread, so that encoder and decoder (which
-        see the same active tiles in the same order) compute bit-identical canvases."""
+    def _update(self, latent: torch.Tensor) -> torch.Tensor:
+        """``W_upconv(latent)`` on one thread, so that encoder and decoder (which decode the same
+        tiles of a round in the same order) compute bit-identical canvases."""
         threads = torch.get_num_threads()
         torch.set_num_threads(1)
         try:
-            canvas[active] += self.decode_codeword(latent)
+            return self.decode_codeword(latent)
         finally:
             torch.set_num_threads(threads)
 
     @torch.no_grad()
-    def compress_tiles(self, x: torch.Tensor, target_psnr: float | None = None,
-                       codewords: int | None = None) -> tuple[list[int], list[bytes]]:
+    def compress_tiles(self, x: torch.Tensor, target_psnr: float | None = None, codewords: int | None = None,
+                       valid: torch.Tensor | None = None) -> tuple[list[int], list[bytes]]:
         """Code tiles ``x`` ``[n, C_in, S, S]`` codeword by codeword: ``(counts, rounds)``.
 
         Round ``r`` is one entropy-coded string holding codeword ``r`` of every tile that is still
         coding, in tile order, coded byte-granularly (:mod:`lic.entropy.short_strings`): a round
-        of one tile holds only a few dozen bits. A tile stops after ``codewords`` (default: the trained ``sessions``)
-        or, with ``target_psnr``, as soon as its decoded canvas reaches that PSNR (quality-flexible
-        encoding: each tile gets its own code length). ``counts[i]`` is tile ``i``'s number of
-        codewords. The encoder decodes each round as the decoder will, so the glimpses read the
-        error the decoder really has. The PSNR is that of the tile as coded: the luminance for a
-        grey model, and with the codec's replicated padding where a tile crosses the image border.
+        of one tile holds only a few dozen bits. ``counts[i]`` is tile ``i``'s number of codewords.
+        A tile stops
+
+        - after ``codewords`` (default: the trained ``sessions``);
+        - with ``target_psnr``, as soon as its decoded canvas reaches that PSNR (quality-flexible
+          encoding: each tile gets its own code length);
+        - as soon as its next codeword would not lower its error. Nothing in the model forces a
+          codeword to improve the canvas, so the encoder checks: decoding more rounds of a stream
+          never lowers the PSNR of any tile, nor of the image.
+
+        The encoder decodes each round as the decoder will, so the glimpses read the error the
+        decoder really has. Errors are measured on the tile as coded (the luminance for a grey
+        model), over the pixels where ``valid`` ``[n, 1, S, S]`` is 1: the image's own pixels, not
+        the padding of tiles that cross its border (default: every pixel).
         """
         target = self.target(x)
         n, limit = len(x), codewords or self.sessions
+        valid = torch.ones_like(target[:, :1]) if valid is None else valid
+        pixels = (valid.flatten(1).sum(dim=1) * target.shape[1]).clamp_min(1)
+
+        def error(canvas: torch.Tensor, which: torch.Tensor) -> torch.Tensor:  # per-tile MSE over valid pixels
+            return ((canvas.clamp(0, 1) - target[which]).pow(2) * valid[which]).flatten(1).sum(dim=1) / pixels[which]
+
         h, canvas = target.new_zeros(n, self.code), torch.zeros_like(target)
+        mse = error(canvas, torch.ones(n, dtype=torch.bool))
         counts = torch.zeros(n, dtype=torch.long)
         active = torch.ones(n, dtype=torch.bool)
         rounds = []
-        for _ in range(limit):
+        for r in range(limit):
             if not active.any():
                 break
             h[active] = self.session(target[active], canvas[active], h[active])
-            latent = self.to_latent(h[active]).float()
-            k = int(active.sum())
-            string = self.entropy.compress(latent.permute(2, 1, 0, 3).reshape(1, self.code, k, 1), short=True)[0]
-            decoded = self.entropy.decompress([string], (k, 1), short=True)  # exactly the decoder's codewords
-            self._update_canvas(canvas, active, decoded.permute(2, 1, 0, 3))
+            codewords_now = self.to_latent(h[active]).float().permute(2, 1, 0, 3)  # [1, code, k, 1]
+            keep = torch.ones(codewords_now.shape[2], dtype=torch.bool)
+            while True:  # drop the tiles whose codeword would not lower their error (none in round 0)
+                latent = codewords_now[:, :, keep]
+                string = self.entropy.compress(latent, short=True)[0]
+                decoded = self.entropy.decompress([string], latent.shape[2:], short=True)  # the decoder's codewords
+                update = self._update(decoded.permute(2, 1, 0, 3))
+                chosen = active.clone()
+                chosen[active] = keep
+                if r == 0:
+                    break
+                better = error(canvas[chosen] + update, chosen) < mse[chosen]
+                if better.all():
+                    break
+                keep[keep.clone()] = better
+                if not keep.any():
+                    break
+            if not keep.any():
+                break
+            active = chosen
+            canvas[active] += update
             counts[active] += 1
             rounds.append(string)
+            mse[active] = error(canvas[active], active)
             if target_psnr is not None:
-                mse = (canvas.clamp(0, 1) - target).pow(2).flatten(1).mean(dim=1).clamp_min(1e-12)
-                active &= -10 * torch.log10(mse) < target_psnr
+                active &= -10 * torch.log10(mse.clamp_min(1e-12)) < target_psnr
         return counts.tolist(), rounds
 
     @torch.no_grad()
@@ -283,7 +314,7 @@ class RecurrentAttentionCodec(nn.Module):
             if k == 0:
                 raise BitstreamError(f"round {r} has no tile left to code")
             decoded = self.entropy.decompress([string], (k, 1), short=True)
-            self._update_canvas(canvas, active, decoded.permute(2, 1, 0, 3))
+            canvas[active] += self._update(decoded.permute(2, 1, 0, 3))
         return canvas
 
 
