@@ -79,7 +79,7 @@ def _deconv(cin: int, cout: int, kernel: int, stride: int) -> nn.ConvTranspose2d
     return nn.ConvTranspose2d(cin, cout, kernel, stride=stride, padding=kernel // 2, output_padding=stride - 1)
 
 
-@register_model("dumas2018")  # its codec (CASES[2]) is registered when its checkpoint ships
+@register_model("dumas2018", codec=CASES[2])
 class Dumas2018(LearnedModel):
     """A luminance autoencoder whose rate is set by scaling its quantization steps by ``β``.
 
