@@ -105,6 +105,13 @@ def test_no_codeword_lowers_the_psnr(tmp_path, image: torch.Tensor) -> None:
     assert all(b >= a for a, b in zip(scores, scores[1:])), scores
 
 
+def test_each_round_holds_what_the_entropy_model_estimates(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    _, index, rounds = unpack_progressive(codec.compress(image, 99))
+    estimates = codec.model().estimated_bits(_counts(codec.compress(image, 99), 9), rounds)
+    for string, estimate in zip(rounds, estimates, strict=True):  # a short string ends in less than a byte
+        assert abs(8 * len(string) - estimate) <= 8 + 0.01 * estimate, (8 * len(string), estimate)
+
+
 def test_decoding_does_not_depend_on_the_thread_count(codec: ProgressiveCodec, image: torch.Tensor) -> None:
     data = codec.compress(image, 99)
     torch.set_num_threads(2)

@@ -317,6 +317,17 @@ class RecurrentAttentionCodec(nn.Module):
             canvas[active] += self._update(decoded.permute(2, 1, 0, 3))
         return canvas
 
+    @torch.no_grad()
+    def estimated_bits(self, counts: list[int], rounds: list[bytes]) -> list[float]:
+        """The entropy model's estimate ``-Σ log2 p(ĉ)`` of each round's codewords, read back from the
+        rounds: what the rounds' bytes should hold (a tile stopped early adds no estimate)."""
+        counts_t = torch.tensor(counts, dtype=torch.long)
+        bits = []
+        for r, string in enumerate(rounds):
+            decoded = self.entropy.decompress([string], (int((counts_t > r).sum()), 1), short=True)
+            bits.append(float(estimate_bits(self.entropy.likelihood(decoded))))
+        return bits
+
 
 def tile(images: torch.Tensor, size: int) -> torch.Tensor:
     """Cut ``[B, C, H, W]`` images (sides multiples of ``size``) into ``[B · H/size · W/size, C, size, size]``
