@@ -253,17 +253,21 @@ class RecurrentAttentionCodec(nn.Module):
           never lowers the PSNR of any tile, nor of the image.
 
         The encoder decodes each round as the decoder will, so the glimpses read the error the
-        decoder really has. Errors are measured on the tile as coded (the luminance for a grey
-        model), over the pixels where ``valid`` ``[n, 1, S, S]`` is 1: the image's own pixels, not
-        the padding of tiles that cross its border (default: every pixel).
+        decoder really has. A tile's error is measured as :func:`lic.metrics.psnr` measures the
+        decoded image: its 8-bit values (a grey canvas on every channel) against the input ``x``,
+        exactly, in integers, over the pixels where ``valid`` ``[n, 1, S, S]`` is 1: the image's own
+        pixels, not the padding of tiles that cross its border (default: every pixel).
         """
         target = self.target(x)
         n, limit = len(x), codewords or self.sessions
-        valid = torch.ones_like(target[:, :1]) if valid is None else valid
-        pixels = (valid.flatten(1).sum(dim=1) * target.shape[1]).clamp_min(1)
+        valid = torch.ones_like(x[:, :1]) if valid is None else valid
+        pixels = (valid.flatten(1).sum(dim=1) * x.shape[1]).double().clamp_min(1)
+        x8 = x.float().clamp(0, 1).mul(255).round().double()
 
-        def error(canvas: torch.Tensor, which: torch.Tensor) -> torch.Tensor:  # per-tile MSE over valid pixels
-            return ((canvas.clamp(0, 1) - target[which]).pow(2) * valid[which]).flatten(1).sum(dim=1) / pixels[which]
+        def error(canvas: torch.Tensor, which: torch.Tensor) -> torch.Tensor:
+            """Per-tile MSE on the 0-255 scale, as the decoded 8-bit image will have it."""
+            decoded8 = canvas.clamp(0, 1).mul(255).round().double()
+            return ((decoded8 - x8[which]).pow(2) * valid[which]).flatten(1).sum(dim=1) / pixels[which]
 
         h, canvas = target.new_zeros(n, self.code), torch.zeros_like(target)
         mse = error(canvas, torch.ones(n, dtype=torch.bool))
@@ -299,7 +303,7 @@ class RecurrentAttentionCodec(nn.Module):
             rounds.append(string)
             mse[active] = error(canvas[active], active)
             if target_psnr is not None:
-                active &= -10 * torch.log10(mse.clamp_min(1e-12)) < target_psnr
+                active &= 10 * torch.log10(255**2 / mse.clamp_min(1e-12)) < target_psnr
         return counts.tolist(), rounds
 
     @torch.no_grad()
