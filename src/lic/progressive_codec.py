@@ -2,10 +2,11 @@
 stream that can be cut short.
 
 The image is padded to a multiple of the model's tile size and cut into tiles. Quality ``q`` is a
-**target PSNR in dB**: every tile gets codewords until its decoded 8-bit pixels reach ``q`` dB of PSNR against the input, or until
-it has the model's maximum (quality-flexible encoding). Busy tiles get long codes, flat ones short
-codes. A tile also stops when its next codeword would not improve it, so every codeword received
-raises the image's PSNR or leaves it unchanged. The stream is a progressive container (:func:`lic.codec.pack_progressive`):
+**target PSNR in dB**: every tile gets codewords until its decoded 8-bit pixels reach ``q`` dB
+against the input, or until it has the model's maximum (quality-flexible encoding). Busy tiles get
+long codes, flat ones short codes. A tile also stops when its next codeword would not improve it,
+so every codeword received raises the image's PSNR or leaves it unchanged. The stream is a
+progressive container (:func:`lic.codec.pack_progressive`):
 
 - index: the number of codewords of every tile, 4 bits each (two tiles per byte), in raster order;
 - chunks: round ``r`` holds codeword ``r`` of every tile that has more than ``r`` codewords, as one
