@@ -83,3 +83,21 @@ def test_a_bitstream_error_outside_decompress_is_reported_without_an_input_file(
     monkeypatch.setattr(lic.evaluate, "evaluate", broken)
     assert main(["eval", "--codec", "jpeg", "--quality", "50", "--images", str(photo.parent)]) == 2
     assert capsys.readouterr().err.strip() == "error: corrupt stream: checksum (CRC-32) does not match"
+
+
+def test_truncate_keeps_the_first_rounds_of_a_progressive_stream(tmp_path, capsys):
+    from lic.codec import Header, pack_progressive
+
+    full, cut = tmp_path / "full.lic", tmp_path / "cut.lic"
+    full.write_bytes(pack_progressive(Header("ashok2019", 26, 32, 64), bytes([0x21]), [b"abc", b"de", b"f"]))
+    assert main(["truncate", str(full), str(cut), "--rounds", "2"]) == 0
+    assert cut.read_bytes() == pack_progressive(Header("ashok2019", 26, 32, 64), bytes([0x21]), [b"abc", b"de"])
+    assert "the first 2 round(s)" in capsys.readouterr().out
+    assert main(["truncate", str(full), str(cut), "--rounds", "0"]) == 1   # a stream needs a round
+
+
+def test_truncate_refuses_a_stream_that_is_not_progressive(tmp_path, photo, capsys):
+    jpeg, cut = tmp_path / "photo.jpg", tmp_path / "cut.lic"
+    assert main(["compress", str(photo), str(jpeg), "--codec", "jpeg", "--quality", "50"]) == 0
+    assert main(["truncate", str(jpeg), str(cut), "--rounds", "1"]) == 2
+    assert "error:" in capsys.readouterr().err and not cut.exists()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m lic codecs | compress | decompress | eval | train``."""
+"""Command line: ``python -m lic codecs | compress | decompress | truncate | eval | train``."""
 from __future__ import annotations
 
 import argparse
@@ -46,6 +46,15 @@ def _decompress(args: argparse.Namespace) -> None:
     print(f"{args.output}: {image.shape[2]}x{image.shape[1]} decoded with {sniff(data)}")
 
 
+def _truncate(args: argparse.Namespace) -> None:
+    from .progressive_codec import ProgressiveCodec
+
+    data = Path(args.input).read_bytes()
+    prefix = ProgressiveCodec.truncate(data, args.rounds)
+    Path(args.output).write_bytes(prefix)
+    print(f"{args.output}: the first {args.rounds} round(s), {len(prefix)} of {len(data)} bytes")
+
+
 def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, images_from_folder, mean_curve, save_json
 
@@ -79,6 +88,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output", help="decoded image, e.g. REC.png")
     p.set_defaults(func=_decompress)
+
+    p = sub.add_parser("truncate", help="cut a progressive stream (e.g. ashok2019) after its first rounds")
+    p.add_argument("input")
+    p.add_argument("output")
+    p.add_argument("--rounds", type=int, required=True, help="how many rounds of codewords to keep (>= 1)")
+    p.set_defaults(func=_truncate)
 
     p = sub.add_parser("eval", help="rate-distortion points of a codec over a folder of images")
     p.add_argument("--codec", required=True)
