@@ -35,7 +35,7 @@ from lic.registry import get_codec
 
 from _shared import arguments, report
 
-JPEG_QUALITIES = (5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
+JPEG_QUALITIES = (1, 2, 3, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
 def progressive_curve(codec: ProgressiveCodec, images: list, quality: int = 99) -> tuple[list[dict], bool]:
@@ -111,7 +111,8 @@ def main() -> None:
     ours, digits_monotone = progressive_curve(mnist_codec, digits)
     jpeg = jpeg_curve(digits)
     photo_progressive, photos_monotone = progressive_curve(photo_codec, photos)
-    curves = {c: mean_curve(evaluate(c, None, photos)) for c in ("jpeg", "ashok2019", "balle2017")}
+    curves = {c: mean_curve(evaluate(c, q, photos)) for c, q in (("jpeg", (1, 2, 3, 5, 10, 20, 30, 50)),
+                                                                 ("ashok2019", None), ("balle2017", None))}
     results = {
         "mnist": {"ours": ours, "jpeg_grey": jpeg, "gain_over_jpeg_files": advantage(ours, jpeg, "bpp"),
                   "gain_over_jpeg_payloads": advantage(ours, jpeg, "payload_bpp")},

@@ -44,8 +44,8 @@ def _unpack_counts(index: bytes, tiles: int) -> list[int]:
 
 
 class ProgressiveCodec(Codec):
-    """The shipped checkpoint ``stem`` as a codec whose quality is a target PSNR (dB). (It is
-    registered as ``ashok2019`` in :mod:`lic.registry` once Chapter 6's checkpoints ship.)"""
+    """The shipped checkpoint ``stem`` as a codec whose quality is a target PSNR (dB); registered
+    as ``ashok2019`` in :mod:`lic.registry`."""
 
     qualities = (20, 23, 26, 29, 32)  # the default sweep: target PSNR in dB
 

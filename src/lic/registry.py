@@ -14,9 +14,12 @@ from . import baselines, jpeg  # noqa: F401  (registration)
 from .codec import REGISTERED, Codec, register, sniff
 from .learned_codec import LearnedCodec
 from .models import CODECS
+from .progressive_codec import ProgressiveCodec
 
 for _name, (_, _spec) in CODECS.items():
     register(_name, _spec.description)(functools.partial(LearnedCodec, _spec))
+register("ashok2019", "Ashok & Palani: recurrent attention with Cauchy glimpses, a progressive code per 32x32 "
+                      "tile (Chapter 6); quality = target PSNR in dB")(ProgressiveCodec)
 
 _INSTANCES: dict[str, Codec] = {}
 
