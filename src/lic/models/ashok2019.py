@@ -37,6 +37,7 @@ What the paper leaves open, and what we chose:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
@@ -306,18 +307,22 @@ class RecurrentAttentionCodec(nn.Module):
                 active &= 10 * torch.log10(255**2 / mse.clamp_min(1e-12)) < target_psnr
         return counts.tolist(), rounds
 
-    @torch.no_grad()
-    def decompress_tiles(self, counts: list[int], rounds: list[bytes]) -> torch.Tensor:
-        """The canvases ``[n, C, S, S]`` of ``len(counts)`` tiles from the first ``len(rounds)``
-        rounds (a stream cut after any round gives a coarser image: quality-progressive decoding)."""
+    def _decoded_rounds(self, counts: list[int], rounds: list[bytes]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """For each round: the mask of the tiles it codes, and their decoded codewords ``[1, code, k, 1]``."""
         counts_t = torch.tensor(counts, dtype=torch.long)
-        canvas = torch.zeros(len(counts), self.channels, self.size, self.size)
         for r, string in enumerate(rounds):
             active = counts_t > r
             k = int(active.sum())
             if k == 0:
                 raise BitstreamError(f"round {r} has no tile left to code")
-            decoded = self.entropy.decompress([string], (k, 1), short=True)
+            yield active, self.entropy.decompress([string], (k, 1), short=True)
+
+    @torch.no_grad()
+    def decompress_tiles(self, counts: list[int], rounds: list[bytes]) -> torch.Tensor:
+        """The canvases ``[n, C, S, S]`` of ``len(counts)`` tiles from the first ``len(rounds)``
+        rounds (a stream cut after any round gives a coarser image: quality-progressive decoding)."""
+        canvas = torch.zeros(len(counts), self.channels, self.size, self.size)
+        for active, decoded in self._decoded_rounds(counts, rounds):
             canvas[active] += self._update(decoded.permute(2, 1, 0, 3))
         return canvas
 
@@ -325,12 +330,8 @@ class RecurrentAttentionCodec(nn.Module):
     def estimated_bits(self, counts: list[int], rounds: list[bytes]) -> list[float]:
         """The entropy model's estimate ``-Σ log2 p(ĉ)`` of each round's codewords, read back from the
         rounds: what the rounds' bytes should hold (a tile stopped early adds no estimate)."""
-        counts_t = torch.tensor(counts, dtype=torch.long)
-        bits = []
-        for r, string in enumerate(rounds):
-            decoded = self.entropy.decompress([string], (int((counts_t > r).sum()), 1), short=True)
-            bits.append(float(estimate_bits(self.entropy.likelihood(decoded))))
-        return bits
+        return [float(estimate_bits(self.entropy.likelihood(decoded)))
+                for _, decoded in self._decoded_rounds(counts, rounds)]
 
 
 def tile(images: torch.Tensor, size: int) -> torch.Tensor:
