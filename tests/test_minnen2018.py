@@ -113,18 +113,35 @@ def test_wen_table_1_widths_and_the_absolute_value_before_sigma() -> None:
     assert torch.allclose(scales, flipped)  # σ sees only |ψ| and |φ_σ|
 
 
-def test_wen_variants_start_from_the_original() -> None:
+@pytest.mark.parametrize("variant", ["multiscale", "residual", "weighted", "all but separate"])
+def test_wen_variants_start_from_the_originals_reconstructions(variant: str) -> None:
+    """Warm-started from a trained Original, every addition starts neutral: same y, same x̂."""
     from lic.models.wen2019 import Wen2019
 
+    original = _model("serial")
+    options = {k: k == variant or variant == "all but separate" for k in ("multiscale", "residual", "weighted")}
     torch.manual_seed(4)
-    original = MeanScaleHyperprior(N=16, M=24)
-    variant = Wen2019(N=16, M=24, separate_entropy=False, multiscale=False, residual=True, weighted=False)
-    variant.warm_start_from(original)
-    assert torch.equal(variant.g_a[0].weight, original.g_a[0].weight)
-    assert torch.equal(variant.h_s[0].weight, original.h_s[0].weight)
-    assert variant.g_s[0].weight.shape != original.g_s[0].weight.shape  # the side information: a new layer
+    model = Wen2019(N=16, M=24, separate_entropy=False, **options)
+    model.warm_start_from(original)
+    model.eval()
+    model.update()
+    x = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert torch.allclose(model.analysis(x), original.analysis(x), atol=1e-5)
+        assert torch.allclose(model(x)["x_hat"], original(x)["x_hat"], atol=1e-5)
     with pytest.raises(ValueError):
-        variant.warm_start_from(torch.nn.Linear(2, 2))
+        model.warm_start_from(torch.nn.Linear(2, 2))
+
+
+def test_wen_trains_in_channels_last() -> None:
+    """The layout of CPU training (a stride-2 1×1 convolution crashed its backward pass there)."""
+    from lic.models.wen2019 import Wen2019
+
+    model = Wen2019(N=16, M=24).to(memory_format=torch.channels_last)
+    for _ in range(2):
+        loss, _ = model.training_loss(torch.rand(2, 3, 64, 64).to(memory_format=torch.channels_last))
+        loss.backward()
+    assert all(p.grad is not None for p in model.g_a.full[0].branches.parameters())
 
 
 @pytest.mark.parametrize("separate", [False, True])

@@ -75,39 +75,52 @@ class ContextStack(nn.Module):
 
 class Inception(nn.Module):
     """Parallel 1×1, 3×3 and 5×5 convolutions (stride 2, ``width`` channels each), concatenated and
-    fused by a 1×1 convolution to ``cout``, then GDN (Fig. 3)."""
+    fused by a 1×1 convolution to ``cout``, then GDN (Fig. 3).
+
+    The 1×1 branch subsamples, then convolves: the same values as a stride-2 1×1 convolution, whose
+    backward pass corrupts memory in channels-last on CPU (PyTorch 2.14)."""
 
     def __init__(self, cin: int, width: int, cout: int) -> None:
         super().__init__()
-        self.branches = nn.ModuleList(nn.Conv2d(cin, width, k, stride=2, padding=k // 2) for k in (1, 3, 5))
+        self.branches = nn.ModuleList(nn.Conv2d(cin, width, k, stride=1 if k == 1 else 2, padding=k // 2)
+                                      for k in (1, 3, 5))
         self.fuse = nn.Conv2d(3 * width, cout, 1)
         self.gdn = GDN(cout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.gdn(self.fuse(torch.cat([b(x) for b in self.branches], dim=1)))
+        features = [b(x[..., ::2, ::2] if b.kernel_size == (1, 1) else x) for b in self.branches]
+        return self.gdn(self.fuse(torch.cat(features, dim=1)))
 
 
 class Weighted(nn.Module):
-    """The weighted layer (Fig. 5): ``x · sigmoid(W₂ ReLU(W₁ mean(x)))``, one weight per channel."""
+    """The weighted layer (Fig. 5): ``x · 2 sigmoid(W₂ ReLU(W₁ mean(x)))``, one weight per channel.
+
+    The factor 2 and the zeroed ``W₂`` make every weight 1 at the start, so that a model warm-started
+    from the Original starts from the Original's output (any constant factor is absorbed by the
+    convolution that follows)."""
 
     def __init__(self, channels: int, reduction: int = 4) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Conv2d(channels, channels // reduction, 1), nn.ReLU(),
                                  nn.Conv2d(channels // reduction, channels, 1), nn.Sigmoid())
+        nn.init.zeros_(self.net[2].weight)
+        nn.init.zeros_(self.net[2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.net(x.mean(dim=(2, 3), keepdim=True))
+        return x * 2 * self.net(x.mean(dim=(2, 3), keepdim=True))
 
 
 class MultiScaleEncoder(nn.Module):
-    """Sec. 2.1: four layers on the full image, one layer on each of three resized copies, merged."""
+    """Sec. 2.1: four layers on the full image (the inception block, then Ballé's strided
+    convolutions to ``M`` channels), one layer on each of three resized copies, merged by a 3×3
+    convolution (after the weighted layer, when there is one)."""
 
     def __init__(self, N: int, M: int, weighted: bool) -> None:
         super().__init__()
-        self.full = nn.Sequential(Inception(3, N // 2, N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, N))
+        self.full = nn.Sequential(Inception(3, N, N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.resized = nn.ModuleList(nn.Conv2d(3, N, 5, stride=s, padding=2) for s in (8, 4, 2))
-        self.weighted = Weighted(4 * N) if weighted else nn.Identity()
-        self.merge = nn.Conv2d(4 * N, M, 3, padding=1)
+        self.weighted = Weighted(M + 3 * N) if weighted else nn.Identity()
+        self.merge = nn.Conv2d(M + 3 * N, M, 3, padding=1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -118,12 +131,36 @@ class MultiScaleEncoder(nn.Module):
             features.append(layer(small))
         return self.merge(self.weighted(torch.cat(features, dim=1)))
 
+    @torch.no_grad()
+    def start_from(self, g_a: nn.Sequential) -> None:
+        """Compute Ballé's ``g_a`` (conv, GDN, conv, GDN, conv, GDN, conv) exactly: its first layer
+        becomes the inception block's 5×5 branch, which the fusion passes on alone; the merge passes
+        the full-size path on alone. The other branches and scales start with zero weight."""
+        inception = self.full[0]
+        inception.branches[2].load_state_dict(g_a[0].state_dict())
+        inception.gdn.load_state_dict(g_a[1].state_dict())
+        n = g_a[0].out_channels
+        inception.fuse.weight.zero_()
+        inception.fuse.weight[:, 2 * n:, 0, 0] = torch.eye(n)
+        inception.fuse.bias.zero_()
+        for k in range(1, 6):
+            self.full[k].load_state_dict(g_a[k + 1].state_dict())
+        m = self.merge.out_channels
+        self.merge.weight.zero_()
+        self.merge.weight[:, :m, 1, 1] = torch.eye(m)
+        self.merge.bias.zero_()
+
 
 class ResidualBlock(nn.Module):
+    """``x + conv(LeakyReLU(conv(x)))`` (Fig. 4); the second convolution starts at zero, so that the
+    block starts as the identity."""
+
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.body = nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.LeakyReLU(),
                                   nn.Conv2d(channels, channels, 3, padding=1))
+        nn.init.zeros_(self.body[2].weight)
+        nn.init.zeros_(self.body[2].bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.body(x)
@@ -167,6 +204,24 @@ class Wen2019(MeanScaleHyperprior):
             width = 2 * M + M
             self.g_ep = None
             self.ep_mu, self.ep_sigma = self._ep(width, M), self._ep(width, M)
+
+    @torch.no_grad()
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Start from the Original (or from Chapter 3's transforms) with every addition neutral: the
+        multi-scale encoder computes the source's ``g_a``, the residual blocks and weighted layers
+        are identities, and the side information enters ``g_s`` with zero weight. Training then
+        starts from the source's reconstructions and learns only what the additions add. The
+        separate context and entropy-parameter networks are new, and start from scratch."""
+        super().warm_start_from(source)
+        if self.multiscale and not getattr(source, "multiscale", False):
+            self.g_a.start_from(source.g_a)
+        if self.residual and not getattr(source, "residual", False):
+            first, theirs = self.g_s[0], source.g_s[0]
+            first.weight.zero_()
+            first.weight[:theirs.in_channels] = theirs.weight
+            first.bias.copy_(theirs.bias)
+            for i in range(1, len(source.g_s)):  # a residual block after each inverse GDN
+                self.g_s[i + i // 2].load_state_dict(source.g_s[i].state_dict())
 
     @staticmethod
     def _ep(cin: int, M: int) -> nn.Sequential:
