@@ -176,3 +176,26 @@ def test_an_ms_ssim_model_trains_on_1_minus_ms_ssim() -> None:
     loss.backward()
     with pytest.raises(ValueError, match="distortion"):
         MeanScaleHyperprior(N=8, M=12, distortion="psnr")
+
+
+def test_checkpoints_keep_the_entropy_networks_in_8_bits_and_the_tables_unpadded() -> None:
+    from lic.checkpoints import export_weights, import_weights
+
+    model = _model("serial")
+    stored = export_weights(model, torch.float16)
+    assert stored["h_s.0.weight"].dtype == stored["g_cm.weight"].dtype == torch.int8
+    assert stored["g_a.0.weight"].dtype == torch.float16  # the transforms keep 16 bits
+    assert export_weights(model, torch.float32)["h_s.0.weight"].dtype == torch.float32  # training state
+    counts = stored["gaussian.pmf_counts"]
+    assert counts.ndim == 1 and counts.numel() == int(stored["gaussian.pmf_sizes"].sum())
+    loaded = MeanScaleHyperprior(N=16, M=24, context="serial")
+    import_weights(loaded, stored)
+    assert torch.equal(loaded.gaussian.pmf_counts, model.gaussian.pmf_counts)
+    error = (loaded.h_s[0].weight - model.h_s[0].weight).abs()
+    assert error.max() > 0 and (error <= stored["h_s.0.weight.int8_scale"] / 2 + 1e-6).all()
+    x = torch.rand(1, 3, 64, 64)
+    other = MeanScaleHyperprior(N=16, M=24, context="serial")
+    import_weights(other, stored)  # the decoder's copy of the checkpoint
+    data = loaded.eval().compress(x)
+    with torch.no_grad():
+        assert torch.allclose(other.eval().decompress(data, (64, 64)), loaded(x)["x_hat"], atol=1e-5)

@@ -65,7 +65,8 @@ class TableCoder(nn.Module):
     Buffers (saved in checkpoints; :meth:`_load_from_state_dict` resizes them on load):
 
     * ``pmf_counts``  ``[M, S]`` int32 — counts of table ``m`` in ``pmf_counts[m, :pmf_sizes[m]]``;
-      the last used entry is the escape symbol.
+      the last used entry is the escape symbol. A checkpoint stores only the used entries, one
+      table after another (1-D); the padding of the widest table is not saved.
     * ``pmf_sizes``   ``[M]`` int32 — number of entries (regular symbols + 1 escape).
     * ``pmf_offsets`` ``[M]`` int32 — the integer value coded by entry 0.
     """
@@ -81,7 +82,20 @@ class TableCoder(nn.Module):
         self.register_buffer("pmf_sizes", torch.zeros(0, dtype=torch.int32))
         self.register_buffer("pmf_offsets", torch.zeros(0, dtype=torch.int32))
 
+    def _save_to_state_dict(self, destination, prefix, keep_vars):  # noqa: ANN001
+        super()._save_to_state_dict(destination, prefix, keep_vars)
+        sizes = self.pmf_sizes.tolist()
+        destination[prefix + "pmf_counts"] = torch.cat([row[:n] for row, n in zip(self.pmf_counts, sizes)]) \
+            if sizes else self.pmf_counts.reshape(0)
+
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: ANN001
+        key, sizes = prefix + "pmf_counts", state_dict.get(prefix + "pmf_sizes")
+        if key in state_dict and state_dict[key].ndim == 1 and sizes is not None:  # stored without padding
+            rows = state_dict[key].split(sizes.tolist())
+            table = torch.zeros(len(rows), max((r.numel() for r in rows), default=0), dtype=torch.int32)
+            for m, row in enumerate(rows):
+                table[m, :row.numel()] = row
+            state_dict[key] = table
         # Table sizes depend on the trained model: take the checkpoint's shapes.
         for name in self._TABLE_BUFFERS + getattr(self, "_EXTRA_RESIZABLE", ()):
             key = prefix + name

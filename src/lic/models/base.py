@@ -126,6 +126,9 @@ class LearnedModel(nn.Module):
     stride: int = 16
     ste: bool = False
     distortion: str = "mse"  # or "ms-ssim" (see rate_distortion)
+    #: submodules whose weights a shipped checkpoint stores in 8 bits (:func:`lic.checkpoints.export_weights`):
+    #: networks that only predict entropy-model parameters, where 8 bits cost no measurable rate
+    int8_modules: tuple[str, ...] = ()
     lambdas: tuple[float, ...]
     entropy: FactorizedDensity
 

@@ -103,6 +103,7 @@ class MeanScaleHyperprior(LearnedModel):
     ``ste``: the decoder sees rounded latents in training (as in Chapter 3)."""
 
     stride = 64  # y is 1/16 of the image, z 1/64
+    int8_modules = ("h_a", "h_s", "g_cm", "g_ep")
 
     def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], context: str = "serial",
                  ste: bool = False, distortion: str = "mse") -> None:

@@ -15,8 +15,8 @@ pyramidal features and context entropy model" (CLIC 2019): Minnen et al.'s codec
    ½, ¼, ⅛ (anti-aliased bilinear); the full-size path starts with the inception block of Fig. 3
    (parallel 1×1, 3×3 and 5×5 convolutions with the same channel count, concatenated, fused by a
    1×1 convolution, then GDN) and continues with Ballé's strided 5×5 convolutions to the 1/16 grid;
-   each resized image gets one strided 5×5 convolution to that grid; a 3×3 convolution merges the
-   four to M channels.
+   each resized image gets one strided 5×5 convolution to that grid; a 1×1 convolution merges the
+   four to M channels (a 3×3 one would add 0.4 MB to every checkpoint).
 3. ``residual`` (Sec. 2.2, Fig. 4): a two-layer residual block (3×3, LeakyReLU, 3×3, plus the
    input) after each of the first three upsampling layers of ``g_s``, and "multi-scale assistant
    information" from the hyperprior's output ``ψ`` through a "Pyramid Atrous" model (parallel 3×3
@@ -112,7 +112,7 @@ class Weighted(nn.Module):
 
 class MultiScaleEncoder(nn.Module):
     """Sec. 2.1: four layers on the full image (the inception block, then Ballé's strided
-    convolutions to ``M`` channels), one layer on each of three resized copies, merged by a 3×3
+    convolutions to ``M`` channels), one layer on each of three resized copies, merged by a 1×1
     convolution (after the weighted layer, when there is one)."""
 
     def __init__(self, N: int, M: int, weighted: bool) -> None:
@@ -120,7 +120,7 @@ class MultiScaleEncoder(nn.Module):
         self.full = nn.Sequential(Inception(3, N, N), conv(N, N), GDN(N), conv(N, N), GDN(N), conv(N, M))
         self.resized = nn.ModuleList(nn.Conv2d(3, N, 5, stride=s, padding=2) for s in (8, 4, 2))
         self.weighted = Weighted(M + 3 * N) if weighted else nn.Identity()
-        self.merge = nn.Conv2d(M + 3 * N, M, 3, padding=1)
+        self.merge = nn.Conv2d(M + 3 * N, M, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h, w = x.shape[-2:]
@@ -147,7 +147,7 @@ class MultiScaleEncoder(nn.Module):
             self.full[k].load_state_dict(g_a[k + 1].state_dict())
         m = self.merge.out_channels
         self.merge.weight.zero_()
-        self.merge.weight[:, :m, 1, 1] = torch.eye(m)
+        self.merge.weight[:, :m, 0, 0] = torch.eye(m)
         self.merge.bias.zero_()
 
 
@@ -180,6 +180,8 @@ class PyramidAtrous(nn.Module):
 @register_model("wen2019")
 class Wen2019(MeanScaleHyperprior):
     """:class:`MeanScaleHyperprior` with Wen et al.'s additions switched on or off (all on by default)."""
+
+    int8_modules = (*MeanScaleHyperprior.int8_modules, "context_mu", "context_sigma", "ep_mu", "ep_sigma")
 
     def __init__(self, N: int = 192, M: int = 128, lmbda: float = LAMBDAS[2], context: str = "serial",
                  ste: bool = False, separate_entropy: bool = True, multiscale: bool = True, residual: bool = True,
