@@ -32,6 +32,9 @@ STYLES: dict[str, tuple[str, str]] = {
     "dumas2018-fixed": ("#8c6d31", "H"),
     "dumas2018-per-rate": ("#393b79", "8"),
     "ashok2019": ("#17a768", "v"),
+    "minnen2018": ("#7b4173", "D"),  # Chapter 5: the "Original", and its checkerboard variant
+    "minnen2018-checkerboard": ("#7b4173", "d"),
+    "wen2019": ("#111111", "s"),
 }
 _FALLBACK_COLOURS = ("#e377c2", "#393b79", "#637939", "#8c6d31", "#843c39", "#7b4173")
 _FALLBACK_MARKERS = ("p", "<", ">", "d", "H", "8")
