@@ -5,6 +5,7 @@ import argparse
 import json
 import statistics
 import time
+from pathlib import Path
 
 import torch
 
@@ -69,11 +70,12 @@ def timing(codec: Codec, image: torch.Tensor, quality: int) -> dict:
             "identical_1_2_threads": bool(torch.equal(*decoded))}
 
 
-def training_cost(stems: list[str]) -> dict:
-    """Distinct training runs behind ``stems`` (shared ancestors once) and their CPU-hours."""
+def training_cost(stems: list[str], folders: dict[str, Path] | None = None) -> dict:
+    """Distinct training runs behind ``stems`` (shared ancestors once) and their CPU-hours; a stem's
+    provenance is read from ``folders[stem]``, else from the shipped checkpoints."""
     runs = {}
     for stem in stems:
-        for run in training_runs(read_provenance(weights_dir() / stem)):
+        for run in training_runs(read_provenance((folders or {}).get(stem, weights_dir()) / stem)):
             runs[(run.get("name"), run.get("steps"), run.get("wall_time_s"))] = run
     return {"runs": len(runs), "steps": sum(r.get("steps") or 0 for r in runs.values()),
             "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs.values()), 3)}

@@ -10,7 +10,11 @@ Prints (and optionally writes), on the evaluation set with RGB PSNR and bpp from
 - the checkerboard context against the serial one (PSNR at equal rate, decode time);
 - decode time of a 768x512 image and whether 1 and 2 threads decode identical pixels;
 - the largest gap between payload and estimate; per-image model selection under a rate budget
-  (Table 5); the CPU-hours of every shipped checkpoint.
+  (Table 5); the CPU-hours of every checkpoint;
+- what storing the entropy-parameter networks in 8 bits costs: each shipped rate against its fp32
+  training state, where ``runs/ch5`` has it.
+The ablation, the bases and the MS-SSIM model are not shipped: they are read from ``runs/ch5``, where
+``lic train ... --out runs/ch5`` writes them.
 Targets (Chapter 5 issue): wen2019 vs JPEG <= -45 %, vs balle2017 <= -15 %, better than JPEG 2000
 and WebP (stretch: HEVC); decode <= 10 s serial, <= 2 s checkerboard; identical decodes; gap <= 1 %.
 """
@@ -18,10 +22,19 @@ from __future__ import annotations
 
 import statistics
 
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from lic.checkpoints import import_weights, load_checkpoint, read_provenance, weights_dir
 from lic.compare import bd, quality_at_rate
-from lic.data import evaluation_set
+from lic.data import evaluation_set, pad_to_multiple
+from lic.entropy import estimate_bits
 from lic.evaluate import evaluate, mean_curve
 from lic.learned_codec import LearnedCodec
+from lic.metrics import psnr
+from lic.models import MODELS
 from lic.models.base import LAMBDAS
 from lic.models.minnen2018 import QUALITIES
 from lic.models.minnen2018 import SPEC as MINNEN
@@ -35,9 +48,42 @@ BASELINES = {"jpeg": (10, 20, 30, 50, 75, 90), "jpeg2000": (10, 25, 50, 100, 200
 ABLATION = ("original", "separate", "multiscale", "residual", "all")
 
 
+TRAINED = Path(__file__).resolve().parents[1] / "runs" / "ch5"
+
+
+def folder(stem: str) -> Path:
+    """Where a checkpoint is: shipped, or in ``runs/ch5``."""
+    return weights_dir() if (weights_dir() / f"{stem}.json").exists() else TRAINED
+
+
 def single(stem: str) -> LearnedCodec:
     """One checkpoint as a one-quality codec (quality 1)."""
-    return LearnedCodec(CodecSpec(stem, {1: (stem, 0)}), name=stem)
+    return LearnedCodec(CodecSpec(stem, {1: (stem, 0)}), folder=folder(stem), name=stem)
+
+
+def eight_bit_cost(stem: str, images: list) -> dict | None:
+    """Mean estimated bpp and PSNR of a shipped checkpoint (8-bit entropy networks) against the
+    same model with the fp32 weights of its training state; ``None`` without that state."""
+    state = TRAINED / f"{stem}.state.safetensors"
+    if not state.exists():
+        return None
+    shipped = load_checkpoint(weights_dir() / stem)
+    full = MODELS[read_provenance(weights_dir() / stem)["model"]](**read_provenance(weights_dir() / stem)["model_args"])
+    import_weights(full, {k[6:]: v for k, v in load_file(state).items() if k.startswith("model.")})
+    full.eval().update()
+    rows = {}
+    for label, model in (("fp32", full), ("shipped", shipped)):
+        bpp, quality = [], []
+        for _, image in images:
+            x = pad_to_multiple(image, model.stride)[None]
+            with torch.inference_mode():
+                out = model(x)
+            h, w = image.shape[-2:]
+            bpp.append(float(estimate_bits(out["likelihoods"])) / (h * w))
+            quality.append(psnr(image, out["x_hat"][0, :, :h, :w].clamp(0, 1)))
+        rows[label] = (statistics.mean(bpp), statistics.mean(quality))
+    return {"bpp_change_percent": 100 * (rows["shipped"][0] / rows["fp32"][0] - 1),
+            "psnr_change_db": rows["shipped"][1] - rows["fp32"][1]}
 
 
 def selection(points: list, budget: float) -> dict:
@@ -86,7 +132,9 @@ def main() -> None:
                                     "selected": selection(points["wen2019"], budget)}
     stems = [s for spec in (MINNEN, WEN) for s, _ in spec.qualities.values()] + \
             [f"wen2019-ablation-{v}" for v in ABLATION] + ["minnen2018-base", "wen2019-base", "minnen2018-checkerboard", "wen2019-msssim-q3"]
-    results["training"] = training_cost(stems)
+    results["training"] = training_cost(stems, {s: folder(s) for s in stems})
+    results["eight_bit_entropy_networks"] = {s: eight_bit_cost(s, images) for spec in (MINNEN, WEN)
+                                             for s, _ in spec.qualities.values()}
     results["lambda_of_quality"] = {q: LAMBDAS[q - 1] for q in QUALITIES}
     results["curves"] = curves
     report(results, args.json)

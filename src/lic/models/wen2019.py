@@ -206,6 +206,8 @@ class Wen2019(MeanScaleHyperprior):
             width = 2 * M + M
             self.g_ep = None
             self.ep_mu, self.ep_sigma = self._ep(width, M), self._ep(width, M)
+            nn.init.zeros_(self.ep_mu[-1].weight)  # μ starts at 0: plain rounding until the mean is learned
+            nn.init.zeros_(self.ep_mu[-1].bias)
 
     @torch.no_grad()
     def warm_start_from(self, source: nn.Module) -> None:
@@ -213,7 +215,8 @@ class Wen2019(MeanScaleHyperprior):
         multi-scale encoder computes the source's ``g_a``, the residual blocks and weighted layers
         are identities, and the side information enters ``g_s`` with zero weight. Training then
         starts from the source's reconstructions and learns only what the additions add. The
-        separate context and entropy-parameter networks are new, and start from scratch."""
+        separate context and entropy-parameter networks are new and start from scratch, with
+        ``μ = 0``: the latents are rounded plainly until the mean is learned."""
         super().warm_start_from(source)
         if self.multiscale and not getattr(source, "multiscale", False):
             self.g_a.start_from(source.g_a)
