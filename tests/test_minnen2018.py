@@ -97,7 +97,12 @@ def test_every_wen_variant_round_trips_exactly(context: str, variant: str) -> No
     data = model.compress(x)
     with torch.no_grad():
         expected = model(x)["x_hat"]
-    assert torch.allclose(model.decompress(data, (192, 64)), expected, atol=1e-5)
+    decoded = model.decompress(data, (192, 64))
+    assert torch.allclose(decoded, expected, atol=1e-5)
+    torch.set_num_threads(2)
+    two = model.decompress(data, (192, 64), workers=2)
+    torch.set_num_threads(1)
+    assert torch.equal(two, decoded)
 
 
 def test_wen_table_1_widths_and_the_absolute_value_before_sigma() -> None:

@@ -60,9 +60,9 @@ def export_weights(model: nn.Module, dtype: torch.dtype) -> dict[str, torch.Tens
 
     A parameter that would overflow fp16 stays fp32. In fp16 checkpoints, the weights (two or more
     dimensions) of the submodules a model lists in ``int8_modules`` are stored as int8 with one fp32
-    scale per slice along their first dimension (``KEY`` and ``KEY.int8_scale``): the networks of
-    Chapter 5 that only predict the entropy model's parameters, where 8 bits cost nothing measurable
-    and halve the file.
+    scale per slice along their first dimension (``KEY`` and ``KEY.int8_scale``): Chapter 5's
+    entropy-model networks (hyperprior, context, entropy parameters), which hold about half of the
+    parameters; ``benchmarks/context_models.py`` measures what 8 bits cost.
     """
     params = {name for name, _ in model.named_parameters(remove_duplicate=False)}
     int8 = tuple(f"{name}." for name in getattr(model, "int8_modules", ())) if dtype == torch.float16 else ()

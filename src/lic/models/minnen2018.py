@@ -292,8 +292,9 @@ class MeanScaleHyperprior(LearnedModel):
 
         y_hat = self.coding_parameters(None, psi, read)[0]
         stream.finish()
-        return synthesize(lambda part: self.g_s(part), self.decoder_input(y_hat, psi), 16, workers,
-                          margin=self.strip_margin)
+        with one_thread():  # Wen's side information is a convolution of ψ: thread-independent too
+            features = self.decoder_input(y_hat, psi)
+        return synthesize(lambda part: self.g_s(part), features, 16, workers, margin=self.strip_margin)
 
     @torch.no_grad()
     def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:

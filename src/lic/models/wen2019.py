@@ -181,6 +181,7 @@ class PyramidAtrous(nn.Module):
 class Wen2019(MeanScaleHyperprior):
     """:class:`MeanScaleHyperprior` with Wen et al.'s additions switched on or off (all on by default)."""
 
+    # (with ``residual``, ``h_s``'s output ψ also feeds the decoder's side information)
     int8_modules = (*MeanScaleHyperprior.int8_modules, "context_mu", "context_sigma", "ep_mu", "ep_sigma")
 
     def __init__(self, N: int = 192, M: int = 128, lmbda: float = LAMBDAS[2], context: str = "serial",
