@@ -145,3 +145,20 @@ def test_the_modulated_model_starts_as_the_single_rate_model_it_is_initialised_f
         ModulatedAutoencoder(N=8, M=16).warm_start_from(single)
     with pytest.raises(ValueError, match="cannot initialise"):
         FactorizedPrior(N=8, M=12).warm_start_from(modulated)
+
+
+def test_the_modulation_sees_log_lambda_and_the_rates_losses_are_balanced():
+    """ℓ(λ) spaces the log-spaced λ grid evenly in [0, 1] (λ / λ_max crowded the low rates near 0),
+    and eq. (3)'s weights w = sqrt(λ_min / λ) multiply each rate's loss."""
+    from lic.models.base import rate_distortion
+
+    model = ModulatedAutoencoder(N=8, M=12).eval()
+    ell = model._norm(torch.arange(model.rates), model.rates)
+    assert abs(float(ell[0])) < 1e-6 and float(ell[-1]) == 1 and float(ell.diff().min()) > 0.3
+    weights = model.loss_weights()
+    assert weights[0] == 1 and weights == sorted(weights, reverse=True)
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        total, _ = model.training_loss(x)
+        parts = [rate_distortion(model(x, i), x, float(lmbda))[0] for i, lmbda in enumerate(model.lambdas)]
+    assert float(total) == pytest.approx(sum(w * float(p) for w, p in zip(weights, parts)), rel=1e-5)

@@ -296,3 +296,21 @@ def test_every_config_loads_builds_its_model_and_names_its_checkpoint_after_itse
     assert config.name == path.stem
     model = models.MODELS[config.model](**config.model_args)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_a_fine_tunes_training_curve_starts_where_its_parent_ended():
+    from lic.checkpoints import training_curve
+
+    base_run = {"name": "base", "steps": 20, "cpu_time_s": 120.0, "threads": 1}
+    tune_run = {"name": "tune", "steps": 10, "cpu_time_s": 60.0, "threads": 1}
+    provenances = {
+        "base": {"runs": [base_run], "history": [{"step": 10, "cpu_s": 60.0, "eval_psnr": 25.0, "eval_bpp": 0.5},
+                                                 {"step": 20, "cpu_s": 120.0, "eval_psnr": 26.0, "eval_bpp": 0.45}]},
+        "tune": {"runs": [base_run, tune_run], "history": [{"step": 10, "cpu_s": 60.0, "eval_psnr": 27.0, "eval_bpp": 0.6}]},
+        # a checkpoint that continued itself names itself as its parent: no endless recursion
+        "again": {"runs": [{**base_run, "name": "again"}, {**tune_run, "name": "again"}],
+                  "history": [{"step": 5, "time_s": 30.0, "eval_psnr": 28.0, "eval_bpp": 0.7}]},
+    }
+    assert training_curve("base", provenances) == [(1.0, 25.0, 0.5), (2.0, 26.0, 0.45)]
+    assert training_curve("tune", provenances) == [(2.0, 26.0, 0.45), (3.0, 27.0, 0.6)]
+    assert training_curve("again", provenances) == [(2.5, 28.0, 0.7)]

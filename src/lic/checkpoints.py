@@ -191,6 +191,25 @@ def training_cost(provenance: dict[str, Any]) -> dict[str, float]:
             "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs), 3)}
 
 
+def training_curve(stem: str, provenances: Mapping[str, dict[str, Any]]) -> list[tuple[float, float, float]]:
+    """``(CPU minutes since random weights, eval PSNR, eval bpp)`` at each evaluation of the last run of
+    checkpoint ``stem``'s chain. If the run before it is another checkpoint in ``provenances`` (a
+    fine-tune's parent), the curve starts where that one's curve ended; a checkpoint that continued
+    itself keeps only its last run's history."""
+    def cpu_seconds(run: Mapping[str, Any]) -> float:
+        return run.get("cpu_time_s") or (run.get("wall_time_s") or 0) * (run.get("threads") or 1)
+
+    provenance = provenances[stem]
+    runs = training_runs(provenance)
+    offset, threads = sum(cpu_seconds(r) for r in runs[:-1]), runs[-1].get("threads") or 1
+    points = [((offset + (h["cpu_s"] if "cpu_s" in h else h["time_s"] * threads)) / 60, h["eval_psnr"], h["eval_bpp"])
+              for h in provenance.get("history", []) if "eval_psnr" in h]
+    parent = runs[-2].get("name") if len(runs) > 1 else None
+    if parent in provenances and parent != stem and points:
+        points.insert(0, training_curve(parent, provenances)[-1])
+    return points
+
+
 def load_checkpoint(path_stem: str | Path, device: str | torch.device = "cpu") -> nn.Module:
     """Build the model a checkpoint describes and load its verified weights (fp32, ``eval()`` mode).
 

@@ -127,7 +127,7 @@ class LearnedModel(nn.Module):
     ste: bool = False
     distortion: str = "mse"  # or "ms-ssim" (see rate_distortion)
     #: submodules whose weights a shipped checkpoint stores in 8 bits (:func:`lic.checkpoints.export_weights`):
-    #: networks that only predict entropy-model parameters, where 8 bits cost no measurable rate
+    #: the entropy model's networks, whose precision matters less than the transforms' (measured in Chapter 5)
     int8_modules: tuple[str, ...] = ()
     lambdas: tuple[float, ...]
     entropy: FactorizedDensity
@@ -169,19 +169,24 @@ class LearnedModel(nn.Module):
                 "y": y, "y_hat": y_hat}
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Σ over the model's λ values of ``bpp + λ · 255² · MSE`` (Zheng & Liang eq. 2-3 with w = 1;
-        one term for a single-λ model). Logs each rate's bpp and PSNR when there are several."""
+        """Σ over the model's λ values of ``w_λ (bpp + λ · 255² · MSE)`` (Zheng & Liang eq. 2-3, the
+        weights from :meth:`loss_weights`; one term for a single-λ model). Logs each rate's bpp and
+        PSNR when there are several."""
         target = self.target(x)
         if len(self.lambdas) == 1:
             return rate_distortion(self(x), target, float(self.lambdas[0]), self.distortion)
         total, logs = 0.0, {}
-        for i, lmbda in enumerate(float(v) for v in self.lambdas):
+        for i, (lmbda, weight) in enumerate(zip((float(v) for v in self.lambdas), self.loss_weights())):
             loss, parts = rate_distortion(self(x, i), target, lmbda, self.distortion)
-            total = total + loss
+            total = total + weight * loss
             logs[f"bpp{i}"], logs[f"psnr{i}"] = parts["bpp"], parts["psnr"]
         logs["loss"] = total.item()
         logs["bpp"] = sum(logs[f"bpp{i}"] for i in range(len(self.lambdas))) / len(self.lambdas)
         return total, logs
+
+    def loss_weights(self) -> list[float]:
+        """The weight of each λ's loss in :meth:`training_loss`: 1 unless a model says otherwise."""
+        return [1.0] * len(self.lambdas)
 
     def warm_start_from(self, source: nn.Module) -> None:
         """Start training from ``source``'s weights (``lic train --init``): a model of the same class,
