@@ -17,8 +17,8 @@ step, Zheng & Liang eq. (2)-(3)::
 
     L = Σ_λ  w_λ (R_λ + λ · 255² · D_λ),   w_λ = sqrt(λ_min / λ)
 
-The paper leaves the weights open. With w = 1 the highest rate's loss, about nine times the
-lowest's on our grid, dominates the gradient of the shared transforms; ``sqrt(λ_min / λ)``
+The paper leaves the weights open. With w = 1 the highest rate's loss, about ten times the
+lowest's on our grid (Chapter 3 measures it), dominates the gradient of the shared transforms; ``sqrt(λ_min / λ)``
 gives the four terms about the same size.
 
 The transforms and the factorized prior are those of :mod:`lic.models.balle2017`; the λ set
