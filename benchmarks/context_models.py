@@ -67,8 +67,8 @@ def eight_bit_cost(stem: str, images: list) -> dict | None:
     state = TRAINED / f"{stem}.state.safetensors"
     if not state.exists():
         return None
-    shipped = load_checkpoint(weights_dir() / stem)
-    full = MODELS[read_provenance(weights_dir() / stem)["model"]](**read_provenance(weights_dir() / stem)["model_args"])
+    shipped, provenance = load_checkpoint(weights_dir() / stem), read_provenance(weights_dir() / stem)
+    full = MODELS[provenance["model"]](**provenance["model_args"])
     import_weights(full, {k[6:]: v for k, v in load_file(state).items() if k.startswith("model.")})
     full.eval().update()
     rows = {}
