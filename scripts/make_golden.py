@@ -20,7 +20,8 @@ from lic.registry import get_codec
 from lic.data import evaluation_set
 
 GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden"
-CODECS = ("jpeg-scratch", "jpeg-scratch-ac", "conv-ae", "balle2017", "modulated", "dumas2018", "ashok2019")
+CODECS = ("jpeg-scratch", "jpeg-scratch-ac", "conv-ae", "balle2017", "modulated", "dumas2018", "ashok2019", "minnen2018",
+          "wen2019")
 IMAGE, TOP, LEFT, HEIGHT, WIDTH = "kodim23", 200, 300, 45, 70
 
 

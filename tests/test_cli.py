@@ -101,3 +101,14 @@ def test_truncate_refuses_a_stream_that_is_not_progressive(tmp_path, photo, caps
     assert main(["compress", str(photo), str(jpeg), "--codec", "jpeg", "--quality", "50"]) == 0
     assert main(["truncate", str(jpeg), str(cut), "--rounds", "1"]) == 2
     assert "error:" in capsys.readouterr().err and not cut.exists()
+
+
+@pytest.mark.parametrize("codec", ["minnen2018", "wen2019"])
+def test_chapter_5_codecs_round_trip_from_the_command_line(tmp_path, photo, codec, capsys):
+    out, rec = tmp_path / "photo.bin", tmp_path / "rec.png"
+    assert main(["compress", str(photo), str(out), "--codec", codec, "--quality", "3"]) == 0
+    assert main(["decompress", str(out), str(rec)]) == 0
+    assert f"decoded with {codec}" in capsys.readouterr().out
+    from lic.data import load_image
+
+    assert load_image(rec).shape == load_image(photo).shape

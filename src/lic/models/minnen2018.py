@@ -96,7 +96,7 @@ def one_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-@register_model("minnen2018")
+@register_model("minnen2018", codec=SPEC)
 class MeanScaleHyperprior(LearnedModel):
     """Ballé's ``g_a``/``g_s`` (``N``, ``M``), a hyperprior of ``N`` channels, and a context model;
     trained at ``lmbda`` on ``distortion`` (``"mse"`` or ``"ms-ssim"``, Wen et al.'s Table 4).

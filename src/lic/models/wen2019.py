@@ -177,7 +177,7 @@ class PyramidAtrous(nn.Module):
         return torch.cat([F.leaky_relu(b(psi)) for b in self.branches], dim=1)
 
 
-@register_model("wen2019")
+@register_model("wen2019", codec=SPEC)
 class Wen2019(MeanScaleHyperprior):
     """:class:`MeanScaleHyperprior` with Wen et al.'s additions switched on or off (all on by default)."""
 
