@@ -26,6 +26,7 @@ from ..entropy import FactorizedDensity
 from ..layers import GDN
 from .base import LAMBDAS, LearnedModel, Rate
 from .registry import CodecSpec, register_model
+from .widening import widen_latent
 
 #: The shipped single-rate models: qualities on the λ grid of ``LAMBDAS`` (quality q = LAMBDAS[q - 1]).
 QUALITIES = (1, 3, 5, 7)
@@ -63,6 +64,15 @@ class FactorizedPrior(LearnedModel):
             deconv(N, N), GDN(N, inverse=True), deconv(N, 3),
         )
         self.entropy = FactorizedDensity(M)
+
+    def warm_start_from(self, source: nn.Module) -> None:
+        """Start from ``source`` (``lic train --init``): a model of the same width, or one with fewer
+        latent channels ``M`` and the same ``N``, which this model extends without changing what it
+        computes (:func:`lic.models.widening.widen_latent`)."""
+        if type(source) is type(self) and source.N == self.N and source.M < self.M:
+            widen_latent(self, source, silent=("g_a.6",))
+        else:
+            super().warm_start_from(source)
 
     def analysis(self, x: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
         """``y = g_a(x)``: four 5×5 stride-2 convolutions with GDN between them."""

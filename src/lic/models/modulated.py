@@ -37,6 +37,7 @@ from ..layers import GDN
 from .balle2017 import QUALITIES, FactorizedPrior, conv, deconv
 from .base import LAMBDAS, LearnedModel, Rate
 from .registry import CodecSpec, register_model
+from .widening import widen_latent
 
 
 class Modulation(nn.Module):
@@ -78,7 +79,12 @@ class ModulatedAutoencoder(LearnedModel):
         """Start from a single-rate :class:`FactorizedPrior` of the same width (``lic train --init``):
         its transforms and density, with every modulation and demodulation set to a gain of 1
         (their last layer zeroed, ``exp(0) = 1``), so that training starts from the single-rate
-        model at every λ and learns only how the rates should differ."""
+        model at every λ and learns only how the rates should differ. A modulated model with fewer
+        latent channels is widened instead (:func:`lic.models.widening.widen_latent`; the new
+        channels' gains start at 1)."""
+        if type(source) is type(self) and source.N == self.N and source.M < self.M:
+            widen_latent(self, source, silent=("enc.3", "mod.3", "demod.0"))
+            return
         if not isinstance(source, FactorizedPrior):
             super().warm_start_from(source)
             return
