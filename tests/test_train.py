@@ -314,3 +314,23 @@ def test_a_fine_tunes_training_curve_starts_where_its_parent_ended():
     assert training_curve("base", provenances) == [(1.0, 25.0, 0.5), (2.0, 26.0, 0.45)]
     assert training_curve("tune", provenances) == [(2.0, 26.0, 0.45), (3.0, 27.0, 0.6)]
     assert training_curve("again", provenances) == [(2.5, 28.0, 0.7)]
+
+
+@pytest.mark.parametrize("name, args", [("balle2017", {"N": 8, "M": 12}),
+                                        ("minnen2018", {"N": 8, "M": 12, "lmbda": 0.013})])
+def test_saved_coding_tables_are_those_of_the_stored_weights(name, args, tmp_path):
+    """A model that rebuilds its tables from the file (``update()``) codes exactly like the file's
+    tables: they are built from the fp16 / int8 weights that are stored, not the training ones."""
+    torch.manual_seed(0)
+    model = models.MODELS[name](**args)
+    with torch.no_grad():  # move the weights off their round initial values, as training does
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_checkpoint(model, tmp_path / "tiny", {"model": name, "model_args": args})
+    loaded = load_checkpoint(tmp_path / "tiny")
+    stored = {k: v.clone() for k, v in loaded.named_buffers()}
+    loaded.update()
+    rebuilt = dict(loaded.named_buffers())
+    assert stored.keys() == rebuilt.keys()
+    for key, table in stored.items():
+        assert torch.equal(rebuilt[key], table), key

@@ -12,6 +12,7 @@ non-editable install has them); the environment variable ``LIC_WEIGHTS`` points 
 """
 from __future__ import annotations
 
+import copy
 import hashlib
 import json
 import os
@@ -128,18 +129,26 @@ def save_checkpoint(model: nn.Module, path_stem: str | Path, config: Mapping[str
     """Write ``<stem>.safetensors`` (floating parameters in ``dtype``) and ``<stem>.json``.
 
     ``config`` is the training config as a table (``model``, ``model_args``, ``train``,
-    ``output``). A model with coding tables (:func:`~lic.models.has_coding_tables`) gets them built first. The
+    ``output``). A model with coding tables (:func:`~lic.models.has_coding_tables`) gets them built
+    first; those in the file are built from the stored (rounded) weights. The
     JSON holds the model name and arguments, the whole config, torch version, git commit,
     creation date and the weights' sha256, plus ``extra_provenance`` (steps, runs, device,
     metrics ...; a ``git`` entry there replaces the commit found now). Returns the weights' path.
     """
     weights_path, json_path, _ = checkpoint_paths(path_stem)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
+    stored = model
     if models.has_coding_tables(model):
         was_training = model.training
-        model.eval().update()
+        model.eval().update()  # the model in memory codes too (``lic.train.train`` returns it)
         model.train(was_training)
-    payload = save_safetensors(export_weights(model, dtype), metadata={"model": config["model"]})
+        # The file's coding tables come from the weights as stored (fp16, int8), not from the
+        # training weights: a model that rebuilds its tables from the file (``update()``) must
+        # code exactly as the file's tables do.
+        stored = copy.deepcopy(model).eval()
+        import_weights(stored, export_weights(stored, dtype))
+        stored.update()
+    payload = save_safetensors(export_weights(stored, dtype), metadata={"model": config["model"]})
     _write_atomic(weights_path, payload)
     provenance = {
         "model": config["model"],
