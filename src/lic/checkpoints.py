@@ -137,18 +137,21 @@ def save_checkpoint(model: nn.Module, path_stem: str | Path, config: Mapping[str
     """
     weights_path, json_path, _ = checkpoint_paths(path_stem)
     weights_path.parent.mkdir(parents=True, exist_ok=True)
-    stored = model
+    tensors = export_weights(model, dtype)
     if models.has_coding_tables(model):
-        was_training = model.training
-        model.eval().update()  # the model in memory codes too (``lic.train.train`` returns it)
-        model.train(was_training)
-        # The file's coding tables come from the weights as stored (fp16, int8), not from the
-        # training weights: a model that rebuilds its tables from the file (``update()``) must
-        # code exactly as the file's tables do.
+        # The tables are built from the weights as stored (fp16, int8), not the training weights,
+        # so that a model that rebuilds them from the file (``update()``) codes exactly alike. The
+        # model in memory gets the same tables (``lic.train.train`` returns it).
         stored = copy.deepcopy(model).eval()
-        import_weights(stored, export_weights(stored, dtype))
+        import_weights(stored, tensors)
         stored.update()
-    payload = save_safetensors(export_weights(stored, dtype), metadata={"model": config["model"]})
+        for name, table in stored.named_buffers():
+            if name not in tensors:  # a non-persistent buffer: not part of the file
+                continue
+            module, _, attr = name.rpartition(".")
+            model.get_submodule(module).register_buffer(attr, table.clone())
+            tensors[name] = table.detach().cpu().contiguous().clone()
+    payload = save_safetensors(tensors, metadata={"model": config["model"]})
     _write_atomic(weights_path, payload)
     provenance = {
         "model": config["model"],

@@ -67,10 +67,10 @@ class FactorizedPrior(LearnedModel):
 
     def warm_start_from(self, source: nn.Module) -> None:
         """Start from ``source`` (``lic train --init``): a model of the same width, or one with fewer
-        latent channels ``M`` and the same ``N``, which this model extends without changing what it
+        latent channels ``M`` (and the same ``N``), which this model extends without changing what it
         computes (:func:`lic.models.widening.widen_latent`)."""
-        if type(source) is type(self) and source.N == self.N and source.M < self.M:
-            widen_latent(self, source, silent=("g_a.6",))
+        if type(source) is type(self) and source.M < self.M:
+            widen_latent(self, source, makers=("g_a.6",), readers=("g_s.0",))
         else:
             super().warm_start_from(source)
 

@@ -82,8 +82,10 @@ class ModulatedAutoencoder(LearnedModel):
         model at every λ and learns only how the rates should differ. A modulated model with fewer
         latent channels is widened instead (:func:`lic.models.widening.widen_latent`; the new
         channels' gains start at 1)."""
-        if type(source) is type(self) and source.N == self.N and source.M < self.M:
-            widen_latent(self, source, silent=("enc.3", "mod.3", "demod.0"))
+        if type(source) is type(self) and source.M < self.M:
+            if not torch.equal(source.lambdas, self.lambdas):
+                raise ValueError("a modulated model widens only a model trained on the same λ set")
+            widen_latent(self, source, makers=("enc.3", "mod.3.net.2", "demod.0.net.2"), readers=("dec.0",))
             return
         if not isinstance(source, FactorizedPrior):
             super().warm_start_from(source)
