@@ -39,13 +39,13 @@ VARIANTS: dict[str, tuple[str, dict, dict]] = {
 }
 
 
-def variant_config(base: TrainConfig, name: str) -> TrainConfig:
-    """The base config with one variant's overrides, written under its own name."""
-    _, model_args, train_args = VARIANTS[name]
+def variant_config(base: TrainConfig, name: str, model_args: dict | None = None,
+                   train_args: dict | None = None) -> TrainConfig:
+    """``base`` with a variant's overrides of ``[model_args]`` and ``[train]``, written under ``name``."""
     table = base.to_dict()
-    table["model_args"].update(model_args)
-    table["train"].update(train_args)
-    table["output"]["name"] = f"ablation-{name}"
+    table["model_args"].update(model_args or {})
+    table["train"].update(train_args or {})
+    table["output"]["name"] = name
     return TrainConfig.from_dict(table, root=base.root, source=f"variant {name}")
 
 
@@ -80,7 +80,7 @@ def main() -> None:
         result_path = out / f"{name}.json"
         if result_path.exists():
             continue
-        config = variant_config(base, name)
+        config = variant_config(base, f"ablation-{name}", *VARIANTS[name][1:])
         started = time.perf_counter()
         model, history = train(config, minutes=args.minutes, clock="cpu", out_dir=out, overwrite=True,
                                progress=False)

@@ -18,24 +18,16 @@ import time
 from pathlib import Path
 
 import torch
-from train_ablations import jpeg_curve, psnr_over_jpeg
+from train_ablations import jpeg_curve, psnr_over_jpeg, variant_config
 
 from lic.checkpoints import load_checkpoint, weights_dir
 from lic.data import evaluation_set
-from lic.train import TrainConfig, evaluate_model, load_config, train
+from lic.train import evaluate_model, load_config, train
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "balle2017-q7.toml"
 START = "balle2017-q3"
 #: name -> (what changes, latent channels M)
 VARIANTS = {"keep-M96": ("M = 96, as the starting model", 96), "widen-M192": ("M = 192, widened", 192)}
-
-
-def variant_config(base: TrainConfig, name: str) -> TrainConfig:
-    """Quality 7's config with the variant's latent width, written under its own name."""
-    table = base.to_dict()
-    table["model_args"]["M"] = VARIANTS[name][1]
-    table["output"]["name"] = f"widening-{name}"
-    return TrainConfig.from_dict(table, root=base.root, source=f"variant {name}")
 
 
 def main() -> None:
@@ -56,7 +48,7 @@ def main() -> None:
     for name in VARIANTS:
         result_path = out / f"{name}.json"
         if not result_path.exists():
-            config = variant_config(base, name)
+            config = variant_config(base, f"widening-{name}", {"M": VARIANTS[name][1]})
             started = time.perf_counter()
             model, history = train(config, minutes=args.minutes, clock="cpu", init=start, out_dir=out,
                                    overwrite=True, progress=False)

@@ -1,4 +1,4 @@
-"""Ballé 2017's factorized-prior model and the modulated autoencoder: widening a trained latent (``lic train --init``)."""
+"""Ballé 2017's factorized-prior model and the modulated autoencoder: widening a trained latent (``lic train --init``), and the modulated model's loss weights."""
 import pytest
 import torch
 
@@ -47,3 +47,11 @@ def test_a_wider_modulated_model_starts_as_the_narrow_one_at_every_rate():
             assert torch.allclose(wide(x, rate)["x_hat"], narrow(x, rate)["x_hat"], atol=1e-5)
     with pytest.raises(ValueError, match="same λ set"):
         ModulatedAutoencoder(N=8, M=10, lambdas=(0.001, 0.01)).warm_start_from(narrow)
+
+
+def test_the_modulated_loss_weights_are_eq3s_with_the_chosen_power():
+    lambdas = (0.0018, 0.0067, 0.025, 0.0932)
+    balanced = ModulatedAutoencoder(N=8, M=12, lambdas=lambdas)
+    low_rates_first = ModulatedAutoencoder(N=8, M=12, lambdas=lambdas, weight_power=1.0)
+    assert balanced.loss_weights() == pytest.approx([(lambdas[0] / v) ** 0.5 for v in lambdas])
+    assert low_rates_first.loss_weights() == pytest.approx([lambdas[0] / v for v in lambdas])

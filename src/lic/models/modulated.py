@@ -63,9 +63,10 @@ class ModulatedAutoencoder(LearnedModel):
     stride = 16
 
     def __init__(self, N: int = 128, M: int = 192,
-                 lambdas: Sequence[float] = tuple(LAMBDAS[q - 1] for q in QUALITIES), ste: bool = False) -> None:
+                 lambdas: Sequence[float] = tuple(LAMBDAS[q - 1] for q in QUALITIES), ste: bool = False,
+                 weight_power: float = 0.5) -> None:
         super().__init__()
-        self.N, self.M, self.ste = N, M, bool(ste)
+        self.N, self.M, self.ste, self.weight_power = N, M, bool(ste), float(weight_power)
         self.register_buffer("lambdas", torch.tensor([float(v) for v in lambdas]))
         self.enc = nn.ModuleList([conv(3, N), conv(N, N), conv(N, N), conv(N, M)])
         self.gdn = nn.ModuleList([GDN(N) for _ in range(3)])
@@ -112,9 +113,10 @@ class ModulatedAutoencoder(LearnedModel):
         return 1 + torch.log(self.lambdas[rate] / high) / torch.log(high / low)
 
     def loss_weights(self) -> list[float]:
-        """``w_λ = sqrt(λ_min / λ)`` of eq. (3): the rates' losses of about the same size."""
+        """``w_λ = (λ_min / λ)^p`` of eq. (3), ``p = weight_power``: 0.5 makes the rates' losses about
+        the same size; a larger ``p`` favours the low rates."""
         low = float(self.lambdas.min())
-        return [(low / float(v)) ** 0.5 for v in self.lambdas]
+        return [(low / float(v)) ** self.weight_power for v in self.lambdas]
 
     def analysis(self, x: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
         """Each convolution's output times its modulation ``m_i(λ)`` (Zheng & Liang Sec. II, Fig. 4), then GDN."""
