@@ -15,11 +15,12 @@ the latent, which sets the rate); the decoder multiplies the latent and each IGD
 demodulation ``d_i(λ)`` built the same way. Training sums the loss over the whole λ set at every
 step, Zheng & Liang eq. (2)-(3)::
 
-    L = Σ_λ  w_λ (R_λ + λ · 255² · D_λ),   w_λ = sqrt(λ_min / λ)
+    L = Σ_λ  w_λ (R_λ + λ · 255² · D_λ),   w_λ = (λ_min / λ)^p
 
 The paper leaves the weights open. With w = 1 the highest rate's loss, about ten times the
-lowest's on our grid (Chapter 3 measures it), dominates the gradient of the shared transforms; ``sqrt(λ_min / λ)``
-gives the four terms about the same size.
+lowest's on our grid (Chapter 3 measures it), dominates the gradient of the shared transforms;
+p = 0.5 (the default) gives the four terms about the same size, and p = 1 favours the low rates,
+which pay most for the shared density (the shipped model's last stage; ``weight_power``).
 
 The transforms and the factorized prior are those of :mod:`lic.models.balle2017`; the λ set
 defaults to the single-rate models' qualities 1, 3, 5, 7, so quality q of both codecs means the same λ. The entropy model
