@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from lic.checkpoints import read_provenance, training_runs, weights_dir
+from lic.checkpoints import distinct_runs, read_provenance, weights_dir
 from lic.codec import Codec
 from lic.data import pad_to_multiple
 from lic.learned_codec import LearnedCodec
@@ -73,9 +73,6 @@ def timing(codec: Codec, image: torch.Tensor, quality: int) -> dict:
 def training_cost(stems: list[str], folders: dict[str, Path] | None = None) -> dict:
     """Distinct training runs behind ``stems`` (shared ancestors once) and their CPU-hours; a stem's
     provenance is read from ``folders[stem]``, else from the shipped checkpoints."""
-    runs = {}
-    for stem in stems:
-        for run in training_runs(read_provenance((folders or {}).get(stem, weights_dir()) / stem)):
-            runs[(run.get("name"), run.get("steps"), run.get("wall_time_s"))] = run
-    return {"runs": len(runs), "steps": sum(r.get("steps") or 0 for r in runs.values()),
-            "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs.values()), 3)}
+    runs = distinct_runs(read_provenance((folders or {}).get(stem, weights_dir()) / stem) for stem in stems)
+    return {"runs": len(runs), "steps": sum(r.get("steps") or 0 for r in runs),
+            "cpu_hours": round(sum(r.get("cpu_hours") or 0 for r in runs), 3)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lic.checkpoints import read_provenance, weights_dir
+from lic.checkpoints import weights_dir
 from lic.compare import bd
 from lic.data import evaluation_set
 from lic.evaluate import evaluate, mean_curve
@@ -28,8 +28,9 @@ from _shared import arguments, report
 def measured(folder: Path, single: list[dict], images: list) -> dict:
     """The curve of the modulated checkpoint in ``folder``, its bpp span, and its BD-rate against ``single``."""
     _, spec = CODECS["modulated"]
-    curve = mean_curve(evaluate(LearnedCodec(spec, folder=folder, name="modulated"), QUALITIES, images, progress=False))
-    return {"weight_power": read_provenance(folder / "modulated")["model_args"].get("weight_power", 0.5),
+    codec = LearnedCodec(spec, folder=folder, name="modulated")
+    curve = mean_curve(evaluate(codec, QUALITIES, images, progress=False))
+    return {"weight_power": codec.model(QUALITIES[0]).weight_power,
             "curve": curve, "bpp_span": [curve[0]["bpp"], curve[-1]["bpp"]],
             "bd_rate_vs_balle2017": bd(single, curve, "psnr")}
 

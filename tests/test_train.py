@@ -17,8 +17,8 @@ from lic import data, models
 from lic.entropy import FactorizedDensity
 from lic.models import LearnedModel
 from lic.__main__ import main
-from lic.checkpoints import (CheckpointError, load_checkpoint, read_provenance, save_checkpoint, training_cost,
-                             training_runs)
+from lic.checkpoints import (CheckpointError, distinct_runs, load_checkpoint, read_provenance, save_checkpoint,
+                             training_cost, training_runs)
 from lic.train import TrainConfig, TrainSettings, learning_rate, load_config, train
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -262,6 +262,8 @@ def test_init_warm_starts_and_the_provenance_keeps_the_chain(config_path, tmp_pa
     cost = training_cost(provenance)
     assert cost["runs"] == 2 and cost["steps"] == 5
     assert cost["cpu_hours"] == pytest.approx(sum(r["cpu_hours"] for r in runs))
+    # the base run both checkpoints share counts once
+    assert distinct_runs([read_provenance(tmp_path / "base" / "tiny-q1"), provenance]) == runs
     # the first step of the fine-tune starts from the base weights, not from a fresh model
     fresh, _ = train(finetune, steps=2, out_dir=tmp_path / "fresh", progress=False)
     assert not torch.equal(fresh.encoder.weight, tuned.encoder.weight)

@@ -18,7 +18,7 @@ import json
 import os
 import re
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -193,6 +193,16 @@ def training_runs(provenance: dict[str, Any]) -> list[dict[str, Any]]:
              "steps": provenance.get("steps"), "wall_time_s": wall, "device": device, "threads": threads,
              "cpu_hours": round(wall * threads / 3600, 3) if threads else None,
              "lr": provenance.get("lr"), "commit": provenance.get("git", {}).get("commit")}]
+
+
+def distinct_runs(provenances: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The training runs behind several checkpoints, each run once: checkpoints fine-tuned from a common
+    ancestor share the ancestor's runs (a run is known by its name, steps and wall time)."""
+    runs: dict[tuple, dict[str, Any]] = {}
+    for provenance in provenances:
+        for run in training_runs(provenance):
+            runs.setdefault((run.get("name"), run.get("steps"), run.get("wall_time_s")), run)
+    return list(runs.values())
 
 
 def training_cost(provenance: dict[str, Any]) -> dict[str, float]:
