@@ -11,7 +11,7 @@ PACKAGE = SRC / "lic"
 #: import only from its own layer or below.
 LAYER = {
     "lic": 4, "lic.__main__": 4, "lic.train.cli": 4,
-    "lic.checkpoints": 3, "lic.learned_codec": 3, "lic.progressive_codec": 3, "lic.registry": 3, "lic.evaluate": 3, "lic.train": 3,
+    "lic.checkpoints": 3, "lic.learned_codec": 3, "lic.latent_refinement": 3, "lic.progressive_codec": 3, "lic.registry": 3, "lic.evaluate": 3, "lic.train": 3,
     "lic.models": 2,
     "lic.layers": 1, "lic.entropy": 1, "lic.baselines": 1, "lic.jpeg": 1, "lic.plots": 1,
     "lic.codec": 0, "lic.metrics": 0, "lic.report": 0, "lic.data": 0, "lic.compare": 0,

@@ -46,11 +46,15 @@ class LearnedCodec(Codec):
         return int(quality)
 
     def model(self, quality: int) -> LearnedModel:
-        """The model of ``quality`` (loaded once, sha256-verified, in eval mode, channels_last)."""
+        """The model of ``quality`` (loaded once, sha256-verified, in eval mode, channels_last).
+
+        Loaded outside inference mode even when :meth:`compress` asks first, so that its weights stay
+        ordinary tensors that gradients can pass through later (:mod:`lic.latent_refinement`)."""
         stem, _ = self.spec[self.check_quality(quality)]
         if stem not in self._models:
-            model = load_checkpoint((self.folder or weights_dir()) / stem)
-            self._models[stem] = model.to(memory_format=torch.channels_last)
+            with torch.inference_mode(False):
+                model = load_checkpoint((self.folder or weights_dir()) / stem)
+                self._models[stem] = model.to(memory_format=torch.channels_last)
         return self._models[stem]
 
     def rate(self, quality: int) -> int:
