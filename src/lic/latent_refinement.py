@@ -23,53 +23,53 @@ from .models.base import rate_distortion
 def refine_latents(model: LearnedModel, image: torch.Tensor, rate: int = 0, steps: int = 200,
                    lr: float = 1e-3, lmbda: float | None = None, seed: int = 0) -> torch.Tensor:
     """The latents to send for ``image`` (``[1, 3, H, W]`` in [0, 1]): ``g_a`` of the padded image,
-    then ``steps`` Adam steps on this image's loss ``R + λ · 255² · MSE`` (Zheng & Liang eq. 1;
-    ``λ`` the model's at ``rate`` unless ``lmbda`` is given).
+    then ``steps`` Adam steps (``lr`` in units of the quantization bins) on this image's training loss at ``rate``, ``R + λ · 255² · MSE``
+    (Zheng & Liang eq. 1; the MS-SSIM loss for a model trained on it). ``λ`` is the model's at
+    ``rate``; a model with fewer λ than rates (Dumas et al. 2018) needs ``lmbda``.
 
     As in training with ``ste``: the rate is the ideal code length of the noisy latents ``y + u``,
     and the decoder sees ``y`` rounded around the coding tables' medians with a straight-through
-    gradient; the distortion is measured on the unpadded image. Only the latents move, never the
-    model's weights; the noise is drawn from a generator seeded with ``seed``.
+    gradient; the distortion is measured on the unpadded image, the rate per unpadded pixel. Only
+    the latents move; gradients are taken for them alone, and the model is left as it was. The
+    noise comes from a generator seeded with ``seed``, so the result is reproducible.
     """
     if type(model).compress is not LearnedModel.compress:
         raise ValueError(f"{type(model).__name__} sends more than its factorized latents; "
                          "latent refinement needs a model whose stream is g_a's latents alone")
     rate = model.check_rate(rate)
-    lmbda = float(model.lambdas[rate]) if lmbda is None else float(lmbda)
-    h, w = image.shape[-2:]
-    x = pad_to_multiple(image[0].float(), model.stride)[None].contiguous(memory_format=torch.channels_last)
-    target = model.target(image.float())
-    _, width = model.bins(rate)
-    step = width if isinstance(width, float) else width.float().reshape(1, -1, 1, 1)
-    medians = model.entropy.table_medians.reshape(1, -1, 1, 1)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        y = model.analysis(x, rate).float().clone()
-    y.requires_grad_(True)
-    optimizer = torch.optim.Adam([y], lr=lr)
-    trainable = [p for p in model.parameters() if p.requires_grad]
-    for p in trainable:
-        p.requires_grad_(False)
-    try:
+    if lmbda is None:
+        if len(model.lambdas) != model.rates:
+            raise ValueError(f"{type(model).__name__} has {model.rates} rates but {len(model.lambdas)} λ: pass lmbda")
+        lmbda = float(model.lambdas[rate])
+    with torch.inference_mode(False):  # also when the caller is in inference mode
+        image = image.float().clone()
+        h, w = image.shape[-2:]
+        x = pad_to_multiple(image[0], model.stride)[None].contiguous(memory_format=torch.channels_last)
+        target = model.target(image)
+        _, width = model.bins(rate)
+        step = width if isinstance(width, float) else width.float().reshape(1, -1, 1, 1)
+        medians = model.entropy.table_medians.reshape(1, -1, 1, 1)
+        generator = torch.Generator(device=x.device).manual_seed(seed)
+        with torch.no_grad():
+            z = model.analysis(x, rate).float() / step  # the latents in units of their bins
+        z.requires_grad_(True)
+        optimizer = torch.optim.Adam([z], lr=lr)
         with torch.enable_grad():
             for _ in range(steps):
-                noisy = y + step * (torch.rand(y.shape, generator=generator) - 0.5)
-                y_hat = quantize(y / step, "ste", medians / step) * step
+                noise = torch.rand(z.shape, generator=generator, device=z.device) - 0.5
+                y_hat = quantize(z, "ste", medians / step) * step
                 out = {"x_hat": model.synthesis(y_hat, rate)[..., :h, :w],
-                       "likelihoods": {"y": model.entropy.likelihood(noisy, width)}}
-                loss, _ = rate_distortion(out, target, lmbda, model.distortion)
-                optimizer.zero_grad()
-                loss.backward()
+                       "likelihoods": {"y": model.entropy.likelihood((z + noise) * step, width)}}
+                loss, _ = rate_distortion(out, target, float(lmbda), model.distortion)
+                (z.grad,) = torch.autograd.grad(loss, [z])
                 optimizer.step()
-    finally:
-        for p in trainable:
-            p.requires_grad_(True)
-    return y.detach()
+        return (z * step).detach()
 
 
 class RefinedEncoder(Codec):
-    """The streams of a learned ``codec``, written with :func:`refine_latents`: the same format,
-    read by ``codec`` itself (:meth:`decompress` hands them to it), at a far slower encoder.
+    """The streams of a learned ``codec`` with one λ per rate, written with :func:`refine_latents`:
+    the same format, read by ``codec`` itself (:meth:`decompress` hands them to it), from a far
+    slower encoder.
 
     ``steps`` and ``lr`` are those of :func:`refine_latents`; ``steps = 0`` writes exactly what
     ``codec`` writes.
