@@ -84,6 +84,8 @@ def test_subsampling() -> None:
     # (0+1+4+5+1)>>2 = 2, (2+3+6+8+2)>>2 = 5: libjpeg's alternating bias
     assert jpeg.subsample_420(x).tolist() == [[2, 5]]
     assert jpeg.subsample_420(np.zeros((7, 5), np.uint8)).shape == (4, 3)
+    with pytest.raises(ValueError, match="round them first"):  # floats would be truncated, not rounded
+        jpeg.subsample_420(np.full((2, 2), 1.9))
     flat = np.full((5, 6), 77, dtype=np.uint8)
     assert np.all(jpeg.upsample_420(flat) == 77) and jpeg.upsample_420(flat).shape == (10, 12)
     ramp = np.tile(np.arange(0, 80, 10, dtype=np.uint8), (4, 1))

@@ -42,8 +42,12 @@ def subsample_420(channel: np.ndarray) -> np.ndarray:
 
     Exactly libjpeg's ``h2v2_downsample`` (``jcsample.c``): ``(a + b + c + d + bias) >> 2`` with
     ``bias`` alternating 1, 2 along the row so that rounding does not drift. Odd sides are
-    padded by replicating the last row/column first.
+    padded by replicating the last row/column first. The plane must hold integers: round a
+    floating-point plane to 8-bit samples first (:func:`round_samples`), as the encoder does.
     """
+    if not np.issubdtype(np.asarray(channel).dtype, np.integer):
+        raise ValueError(f"subsample_420 takes 8-bit integer samples, got {np.asarray(channel).dtype}: "
+                         "round them first with round_samples")
     x = np.asarray(channel, dtype=np.int32)
     x = np.pad(x, ((0, x.shape[0] % 2), (0, x.shape[1] % 2)), mode="edge")
     sums = x[0::2, 0::2] + x[0::2, 1::2] + x[1::2, 0::2] + x[1::2, 1::2]
