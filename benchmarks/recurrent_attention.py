@@ -39,23 +39,28 @@ JPEG_QUALITIES = (1, 2, 3, 5, 10, 20, 30, 40, 50, 60, 70, 80, 90)
 
 
 def progressive_curve(codec: ProgressiveCodec, images: list, quality: int = 99) -> tuple[list[dict], bool]:
-    """Mean bpp (file and rounds only) and PSNR after each round; and whether PSNR ever fell."""
-    per_round: dict[int, list[tuple[float, float, float]]] = {}
+    """Mean bpp (file and rounds only) and PSNR after each round, over every image (a stream that
+    ended earlier counts with all it has, as in Chapter 6); and whether PSNR ever fell."""
+    streams: list[list[tuple[float, float, float]]] = []
     monotone = True
     for _, image in images:
         data = codec.compress(image, quality)
         _, _, rounds = unpack_progressive(data)
         pixels = image.shape[1] * image.shape[2]
-        previous = -1.0
+        previous, points = -1.0, []
         for r in range(1, len(rounds) + 1):
             prefix = ProgressiveCodec.truncate(data, r)
             quality_r = psnr(image, codec.decompress(prefix))
             monotone &= quality_r >= previous - 1e-9
             previous = quality_r
             payload = sum(len(c) for c in rounds[:r])
-            per_round.setdefault(r, []).append((8 * len(prefix) / pixels, 8 * payload / pixels, quality_r))
-    curve = [{"codewords": r, "bpp": statistics.mean(v[0] for v in vals), "payload_bpp": statistics.mean(v[1] for v in vals),
-              "psnr": statistics.mean(v[2] for v in vals)} for r, vals in sorted(per_round.items())]
+            points.append((8 * len(prefix) / pixels, 8 * payload / pixels, quality_r))
+        streams.append(points)
+    curve = []
+    for r in range(1, max(len(p) for p in streams) + 1):
+        vals = [p[min(r, len(p)) - 1] for p in streams]
+        curve.append({"codewords": r, "bpp": statistics.mean(v[0] for v in vals),
+                      "payload_bpp": statistics.mean(v[1] for v in vals), "psnr": statistics.mean(v[2] for v in vals)})
     return curve, monotone
 
 
