@@ -11,23 +11,20 @@ lowest rate asks for λ_min / 2: does a search below the λ set reach the single
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
-from tqdm import tqdm
 
-from lic.codec import Header, pack
 from lic.compare import bd
 from lic.data import evaluation_set
 from lic.evaluate import evaluate, mean_curve
-from lic.latent_refinement import RefinedEncoder, refine_latents
-from lic.metrics import bpp, psnr
+from lic.latent_refinement import RefinedEncoder
 from lic.models.balle2017 import QUALITIES
 from lic.registry import get_codec
 
 from _shared import arguments, report
+from end_to_end import BASELINES
 
 LR = 1e-3
-ANCHORS = {"jpeg": (10, 20, 30, 50, 75, 90), "webp": (10, 30, 50, 75, 90)}  # as benchmarks/end_to_end.py
+ANCHORS = {c: BASELINES[c] for c in ("jpeg", "webp")}  # the sweeps of Chapter 3's end-to-end benchmark
 
 
 def against(anchor: list[dict], test: list[dict]) -> dict:
@@ -38,16 +35,9 @@ def against(anchor: list[dict], test: list[dict]) -> dict:
 def below_the_set(images: list, steps: int) -> dict:
     """The modulated model's lowest-rate decoder, its latents searched for λ_min / 2."""
     codec = get_codec("modulated")
-    quality = QUALITIES[0]
-    model, rate = codec.model(quality), codec.rate(quality)
-    lmbda = float(model.lambdas[rate]) / 2
-    points = []
-    for name, image in tqdm(images, desc="modulated, λ_min/2", leave=False):
-        y = refine_latents(model, image[None], rate, steps, LR, lmbda=lmbda)
-        data = pack(Header(codec.name, quality, *image.shape[-2:]), model.entropy.compress(y, *model.bins(rate))[0])
-        points.append((bpp(data, *image.shape[-2:]), psnr(image, codec.decompress(data))))
-    return {"lambda": lmbda, "bpp": float(np.mean([p[0] for p in points])),
-            "psnr": float(np.mean([p[1] for p in points]))}
+    lmbda = float(codec.model(QUALITIES[0]).lambdas[codec.rate(QUALITIES[0])]) / 2
+    (point,) = mean_curve(evaluate(RefinedEncoder(codec, steps, LR, lmbda), QUALITIES[:1], images))
+    return {"lambda": lmbda, "bpp": point["bpp"], "psnr": point["psnr"]}
 
 
 def main() -> None:

@@ -53,6 +53,11 @@ def test_per_channel_step_sizes_are_searched_on_their_own_grid(one_thread, photo
     refine_latents(model, photo[None], rate, steps=1, lr=0.0, lmbda=model.lmbda)
     assert torch.allclose(seen[0], sent, atol=1e-5)
     assert float((sent - y).abs().max()) > 0.5  # the grid is coarse: rounding moved some latents
+    monkeypatch.undo()
+    with pytest.raises(ValueError, match="pass lmbda"):
+        RefinedEncoder(codec, steps=1).compress(photo, quality)
+    refined = RefinedEncoder(codec, steps=1, lmbda=model.lmbda).compress(photo, quality)
+    assert codec.decompress(refined).shape == photo.shape  # the codec's own decoder reads it
 
 
 def test_no_steps_write_exactly_the_codec_stream_and_the_search_is_reproducible(one_thread, photo):

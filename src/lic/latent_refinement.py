@@ -67,16 +67,16 @@ def refine_latents(model: LearnedModel, image: torch.Tensor, rate: int = 0, step
 
 
 class RefinedEncoder(Codec):
-    """The streams of a learned ``codec`` with one λ per rate, written with :func:`refine_latents`:
+    """The streams of a learned ``codec``, written with :func:`refine_latents`:
     the same format, read by ``codec`` itself (:meth:`decompress` hands them to it), from a far
     slower encoder.
 
-    ``steps`` and ``lr`` are those of :func:`refine_latents`; ``steps = 0`` writes exactly what
-    ``codec`` writes.
+    ``steps``, ``lr`` and ``lmbda`` are those of :func:`refine_latents` (``lmbda``: search every
+    quality for this λ instead of its own); ``steps = 0`` writes exactly what ``codec`` writes.
     """
 
-    def __init__(self, codec: LearnedCodec, steps: int = 200, lr: float = 1e-3) -> None:
-        self.codec, self.steps, self.lr = codec, int(steps), float(lr)
+    def __init__(self, codec: LearnedCodec, steps: int = 200, lr: float = 1e-3, lmbda: float | None = None) -> None:
+        self.codec, self.steps, self.lr, self.lmbda = codec, int(steps), float(lr), lmbda
         self.name = f"{codec.name}+refined"
         self.qualities = codec.qualities
         self.description = f"{codec.description}, latents refined per image ({self.steps} Adam steps)"
@@ -90,7 +90,7 @@ class RefinedEncoder(Codec):
     def compress(self, image: torch.Tensor, quality: int) -> bytes:
         check_image(image)
         model, rate = self.codec.model(quality), self.codec.rate(quality)
-        y = refine_latents(model, image[None], rate, self.steps, self.lr)
+        y = refine_latents(model, image[None], rate, self.steps, self.lr, self.lmbda)
         h, w = image.shape[-2:]
         return pack(Header(self.codec.name, quality, h, w), model.entropy.compress(y, *model.bins(rate))[0])
 
