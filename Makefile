@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test unit nbval notebooks lab clean
+.PHONY: book test unit nbval notebooks lab colab clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ notebooks: $(STAMP)
 	    $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 	        --ExecutePreprocessor.timeout=1200 --ExecutePreprocessor.record_timing=False $$nb || exit 1; \
 	done
+
+# Every chapter, every cell, in a stand-in for Colab: only Colab's preinstalled packages, google.colab
+# importable, the clone at <tmp>/content/lic and the kernel in <tmp>/content (scripts/colab_simulation.py).
+colab: $(STAMP)
+	$(BIN)/python scripts/colab_simulation.py
 
 # JupyterLab rooted at notebooks/, with the project's kernel (the .venv's python3).
 # Extra options: make lab LAB_ARGS="--no-browser --port 8890"

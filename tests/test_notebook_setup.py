@@ -86,10 +86,18 @@ def test_setup_cell_does_nothing_off_colab(path, monkeypatch):
     assert dict(os.environ) == environ_before
 
 
+def _colab_setup_module():
+    spec = importlib.util.spec_from_file_location("colab_setup_under_test", ROOT / "scripts" / "colab_setup.py")
+    return spec, importlib.util.module_from_spec(spec)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_setup_cell_on_colab_keeps_colab_packages(path, monkeypatch):
     """On (a simulated) Colab: clone the configured address, then scripts/colab_setup.py installs lic
-    with --no-deps and only the missing small dependencies; never torch, numpy or Pillow."""
+    from the clone with --no-deps and only the missing small dependencies; never torch, numpy or Pillow.
+    As on Colab, ``lic`` is findable before anything is installed (the clone's folder in the working
+    directory is a namespace package), and that must not stop the install."""
+    import importlib.metadata
     import runpy
 
     calls = []
@@ -98,13 +106,18 @@ def test_setup_cell_on_colab_keeps_colab_packages(path, monkeypatch):
     monkeypatch.setitem(sys.modules, "google", google)
     monkeypatch.setitem(sys.modules, "google.colab", google.colab)
     monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(args))
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None)   # Colab lacks all of them
+    namespace_lic = importlib.machinery.ModuleSpec("lic", None, is_package=True)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: namespace_lic if name == "lic" else None)
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
     monkeypatch.setattr(sys, "path", list(sys.path))
     monkeypatch.setenv("LIC_DATA", "unchanged")
     run_path = runpy.run_path
     scripts = []
     monkeypatch.setattr(runpy, "run_path", lambda p, *a, **k: scripts.append(p) or run_path(
-        str(ROOT / "scripts" / Path(p).name), *a, **k))
+        str(ROOT / "scripts" / Path(p).name), *a, **k))   # the clone is this repository
     exec(compile(code_cells(path)[0], str(path), "exec"), {})
 
     assert scripts == ["/content/lic/scripts/colab_setup.py"]
@@ -112,10 +125,33 @@ def test_setup_cell_on_colab_keeps_colab_packages(path, monkeypatch):
     assert len(clone) == 1 and config_url() in clone[0] and "/content/lic" in clone[0]
     pip = [c for c in calls if isinstance(c, list) and c[1:4] == ["-m", "pip", "install"]]
     assert len(pip) == 1, calls
-    assert "--no-deps" in pip[0] and "/content/lic" in pip[0]
+    assert "--no-deps" in pip[0] and pip[0][pip[0].index("-e") + 1] == str(ROOT)
     assert not {"torch", "torchvision", "numpy", "pillow", "Pillow", "-U", "--upgrade"} & set(pip[0])
     assert {"constriction", "pytorch-msssim", "pillow-heif", "safetensors"} <= set(pip[0])
-    assert sys.path[0] == "/content/lic/src" and os.environ["LIC_DATA"] == "/content/lic/data"
+    assert str(ROOT / "src") in sys.path and os.environ["LIC_DATA"] == str(ROOT / "data")
+
+
+def test_colab_setup_reads_installed_from_the_metadata(tmp_path):
+    """This checkout's .venv has lic installed, editable, from here; another folder does not count."""
+    spec, setup = _colab_setup_module()
+    source = (ROOT / "scripts" / "colab_setup.py").read_text(encoding="utf-8")
+    exec(compile(source.replace("\nmain()\n", "\n"), spec.origin, "exec"), setup.__dict__)   # definitions only
+    assert setup.installed_from(ROOT)
+    assert not setup.installed_from(tmp_path / "lic")
+
+
+def test_colab_setup_twice_installs_nothing(monkeypatch):
+    """Idempotent: with lic installed from the clone and every small dependency present, no pip."""
+    import runpy
+
+    calls = []
+    monkeypatch.setattr(subprocess, "run", lambda args, **kwargs: calls.append(args))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.setenv("LIC_DATA", "unchanged")
+    runpy.run_path(str(ROOT / "scripts" / "colab_setup.py"))
+    runpy.run_path(str(ROOT / "scripts" / "colab_setup.py"))
+    assert calls == []
+    assert sys.path.count(str(ROOT / "src")) == 1
 
 
 @pytest.fixture
