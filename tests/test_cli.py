@@ -104,3 +104,116 @@ def test_truncate_refuses_a_stream_that_is_not_progressive(tmp_path, photo, caps
     assert main(["compress", str(photo), str(jpeg), "--codec", "jpeg", "--quality", "50"]) == 0
     assert main(["truncate", str(jpeg), str(cut), "--rounds", "1"]) == 2
     assert "error:" in capsys.readouterr().err and not cut.exists()
+
+
+# ------------------------------------------------------------------ nothing the user had is lost
+@pytest.mark.parametrize("command", ["compress", "decompress"])
+def test_an_output_that_is_the_input_is_refused_before_any_work(photo, tmp_path, command, capsys):
+    stream = tmp_path / "photo.bin"
+    assert main(["compress", str(photo), str(stream), "--codec", "jpeg", "--quality", "50"]) == 0
+    source = photo if command == "compress" else stream
+    before = source.read_bytes()
+    alias = source.parent / "." / source.name          # the same file under another spelling
+    args = [command, str(source), str(alias)] + (["--codec", "jpeg", "--quality", "50"] if command == "compress" else [])
+    assert main(args) == 1
+    assert "is the input file" in capsys.readouterr().err
+    assert source.read_bytes() == before
+
+
+def test_an_output_folder_is_refused_before_encoding(photo, tmp_path, monkeypatch, capsys):
+    import lic.data
+
+    monkeypatch.setattr(lic.data, "load_image", lambda path: pytest.fail("read the image before checking the output"))
+    assert main(["compress", str(photo), str(tmp_path), "--codec", "jpeg", "--quality", "50"]) == 1
+    assert "is a folder" in capsys.readouterr().err
+
+
+def test_a_failed_decode_leaves_the_existing_output_untouched(photo, tmp_path, capsys):
+    stream, rec = tmp_path / "photo.lic", tmp_path / "rec.png"
+    assert main(["compress", str(photo), str(stream), "--codec", "balle2017", "--quality", "1"]) == 0
+    stream.write_bytes(stream.read_bytes()[:-5])
+    rec.write_bytes(b"an image the user wants to keep")
+    assert main(["decompress", str(stream), str(rec)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error:")
+    assert rec.read_bytes() == b"an image the user wants to keep"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".partial")] == []
+
+
+def test_an_interrupted_write_leaves_no_partial_file(tmp_path, monkeypatch):
+    import lic.__main__ as cli
+
+    target = tmp_path / "out.bin"
+    target.write_bytes(b"old")
+
+    def interrupted(*args):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(cli.os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        cli._write_atomically(target, b"new")
+    assert target.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
+
+
+def test_an_unknown_output_image_type_is_refused_before_decoding(photo, tmp_path, capsys):
+    stream = tmp_path / "photo.jpg"
+    assert main(["compress", str(photo), str(stream), "--codec", "jpeg", "--quality", "50"]) == 0
+    assert main(["decompress", str(stream), str(tmp_path / "rec.xyz")]) == 1
+    assert "unknown image file type" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ headers that lie
+def test_a_huge_size_in_a_checksummed_header_is_refused_at_once(tmp_path, capsys):
+    """A 512-byte stream whose valid header claims 65535x32768 px: refused before any allocation."""
+    import time
+
+    from lic.codec import Header, pack
+
+    stream = tmp_path / "huge.lic"
+    stream.write_bytes(pack(Header("balle2017", 3, 32768, 65535), bytes(range(256)) * 2))
+    started = time.perf_counter()
+    assert main(["decompress", str(stream), str(tmp_path / "rec.png")]) == 2
+    assert time.perf_counter() - started < 2
+    err = capsys.readouterr().err
+    assert "Mpx" in err and "--max-pixels" in err and err.count("\n") == 1
+
+
+def test_max_pixels_is_an_option(photo, tmp_path, capsys):
+    stream = tmp_path / "photo.lic"
+    assert main(["compress", str(photo), str(stream), "--codec", "balle2017", "--quality", "1"]) == 0
+    assert main(["decompress", str(stream), str(tmp_path / "rec.png"), "--max-pixels", "1000"]) == 2
+    assert "limit of" in capsys.readouterr().err
+    assert main(["decompress", str(stream), str(tmp_path / "rec.png")]) == 0   # the limit is back to default
+
+
+def test_a_corrupt_codec_name_with_a_valid_checksum_is_a_bitstream_error(tmp_path, capsys):
+    from lic.codec import Header, pack
+
+    stream = tmp_path / "renamed.lic"
+    stream.write_bytes(pack(Header("balle2O17", 3, 64, 64), b"payload"))
+    assert main(["decompress", str(stream), str(tmp_path / "rec.png")]) == 2
+    assert "not registered" in capsys.readouterr().err
+
+
+def test_our_jpeg_decoder_can_be_chosen_and_rejects_what_pillow_accepts(photo, tmp_path, capsys):
+    """A JPEG whose frame header claims 16383 rows: Pillow decodes it quietly, the book's decoder refuses."""
+    stream, rec = tmp_path / "photo.jpg", tmp_path / "rec.png"
+    assert main(["compress", str(photo), str(stream), "--codec", "jpeg-scratch", "--quality", "75"]) == 0
+    data = bytearray(stream.read_bytes())
+    sof = data.index(b"\xff\xc0")
+    data[sof + 5:sof + 7] = (16383).to_bytes(2, "big")        # SOF0: length(2) precision(1) height(2)
+    stream.write_bytes(bytes(data))
+    assert main(["decompress", str(stream), str(rec)]) == 0
+    assert "decoded with jpeg (chosen from the file's first bytes" in capsys.readouterr().out
+    assert main(["decompress", str(stream), str(rec), "--codec", "jpeg-scratch"]) == 2
+
+
+@pytest.mark.parametrize("codec", ["hevc", "hevc-grey"])
+@pytest.mark.parametrize("shape", [(1, 5000), (5000, 1)])
+def test_a_thin_image_gets_one_line_not_a_traceback(tmp_path, codec, shape, capsys):
+    import torch
+
+    path = tmp_path / "thin.png"
+    save_image(torch.rand(3, *shape), path)
+    status = main(["compress", str(path), str(tmp_path / "thin.heic"), "--codec", codec, "--quality", "50"])
+    err = capsys.readouterr().err
+    assert status == 0 or (status == 1 and err.count("\n") == 1 and "cannot encode a" in err)

@@ -1,12 +1,58 @@
-"""Command line: ``python -m lic codecs | compress | decompress | truncate | eval | train``."""
+"""Command line: ``python -m lic codecs | compress | decompress | truncate | eval | train``.
+
+Exit status: 0 on success, 1 for a bad argument, input image or output path, 2 for a stream that
+cannot be decoded (corrupt, truncated, of an unknown format, or larger than ``--max-pixels``).
+Every error is one line on stderr. Nothing the user had is lost: an output path that is an input
+is refused before any work, and output files are written to a temporary name in the same folder
+and renamed only when complete, so a failed or interrupted run leaves no half-written file.
+"""
 from __future__ import annotations
 
 import argparse
+import io
 import json
+import os
 import sys
+import tempfile
 from pathlib import Path
 
+from . import codec as container
 from .codec import BitstreamError
+
+
+def _check_output(output: str, *inputs: str) -> Path:
+    """``output`` as a Path, after checking that writing it cannot destroy an input or fail late."""
+    path = Path(output)
+    if path.is_dir():
+        raise ValueError(f"{output} is a folder; give a file name")
+    for source in map(Path, inputs):
+        if path.resolve() == source.resolve() or path.exists() and source.exists() and os.path.samefile(path, source):
+            raise ValueError(f"{output} is the input file; choose another output name")
+    if not path.parent.is_dir():
+        raise ValueError(f"cannot write {output}: no folder {path.parent}")
+    return path
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder and a rename."""
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".partial")
+    try:
+        with os.fdopen(handle, "wb") as file:
+            file.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _image_format(path: Path) -> str:
+    """Pillow's format name for an output image path, from its suffix."""
+    from PIL import Image
+
+    known = Image.registered_extensions()
+    if path.suffix.lower() not in known:
+        raise ValueError(f"{path}: unknown image file type {path.suffix!r}; use .png for a lossless image")
+    return known[path.suffix.lower()]
 
 
 def _codecs(args: argparse.Namespace) -> None:
@@ -28,30 +74,40 @@ def _compress(args: argparse.Namespace) -> None:
     from .metrics import bpp
 
     codec = get_codec(args.codec)
+    quality = codec.check_quality(args.quality)
+    output = _check_output(args.output, args.input)
     image = load_image(args.input)
-    data = codec.compress(image, codec.check_quality(args.quality))
-    Path(args.output).write_bytes(data)
+    data = codec.compress(image, quality)
+    _write_atomically(output, data)
     h, w = image.shape[-2:]
     print(f"{args.output}: {len(data)} bytes, {bpp(data, h, w):.4f} bpp ({args.codec}, quality {args.quality})")
 
 
 def _decompress(args: argparse.Namespace) -> None:
-    from .codec import sniff
-    from .data import save_image
-    from .registry import decode_any
+    from PIL import Image
 
+    from .data import to_uint8
+    from .registry import decoder_name, get_codec
+
+    output = _check_output(args.output, args.input)
+    pil_format = _image_format(output)
     data = Path(args.input).read_bytes()
-    image = decode_any(data)
-    save_image(image, args.output)
-    print(f"{args.output}: {image.shape[2]}x{image.shape[1]} decoded with {sniff(data)}")
+    decoder = args.codec or decoder_name(data)
+    image = get_codec(decoder).decompress(data)
+    buffer = io.BytesIO()
+    Image.fromarray(to_uint8(image)).save(buffer, pil_format)
+    _write_atomically(output, buffer.getvalue())
+    print(f"{args.output}: {image.shape[2]}x{image.shape[1]} decoded with {decoder}"
+          + ("" if args.codec else " (chosen from the file's first bytes; --codec chooses another)"))
 
 
 def _truncate(args: argparse.Namespace) -> None:
     from .progressive_codec import ProgressiveCodec
 
+    output = _check_output(args.output, args.input)
     data = Path(args.input).read_bytes()
     prefix = ProgressiveCodec.truncate(data, args.rounds)
-    Path(args.output).write_bytes(prefix)
+    _write_atomically(output, prefix)
     print(f"{args.output}: the first {args.rounds} round(s), {len(prefix)} of {len(data)} bytes")
 
 
@@ -87,6 +143,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("decompress", help="decompress a file written by `compress` (format read from the bytes)")
     p.add_argument("input")
     p.add_argument("output", help="decoded image, e.g. REC.png")
+    p.add_argument("--codec", help="decode with this codec instead of the one the first bytes name (e.g. "
+                                   "jpeg-scratch, the book's own JPEG decoder, for a JPEG file)")
+    p.add_argument("--max-pixels", type=int, default=container.MAX_PIXELS,
+                   help=f"refuse streams of larger images (default {container.MAX_PIXELS}, or LIC_MAX_PIXELS)")
     p.set_defaults(func=_decompress)
 
     p = sub.add_parser("truncate", help="cut a progressive stream (e.g. ashok2019) after its first rounds")
@@ -112,17 +172,29 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the command line; errors in the input become one readable line and exit status 1 or 2."""
+    """Run the command line; every error becomes one readable line and exit status 1 or 2."""
     args = build_parser().parse_args(argv)
+    where = getattr(args, "input", None)
+    decoding = args.command in ("decompress", "truncate")
+    limit = container.MAX_PIXELS
+    container.MAX_PIXELS = getattr(args, "max_pixels", limit)
     try:
         args.func(args)
     except BitstreamError as err:
-        where = getattr(args, "input", None)
         print(f"error: {where}: {err}" if where else f"error: {err}", file=sys.stderr)
         return 2
-    except (ValueError, KeyError, FileNotFoundError) as err:
+    except MemoryError:
+        what = "decoding this stream" if decoding else "this command"
+        print(f"error: {where or ''}: not enough memory for {what}", file=sys.stderr)
+        return 2 if decoding else 1
+    except KeyError as err:   # an unknown codec name: KeyError's text is the quoted message
+        print(f"error: {err.args[0] if err.args else err}", file=sys.stderr)
+        return 1
+    except (ValueError, OSError, RuntimeError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
+    finally:
+        container.MAX_PIXELS = limit
     return 0
 
 

@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from PIL import Image, features
 
-from .codec import BitstreamError, Codec, register
+from .codec import BitstreamError, Codec, check_image_size, register
 from .data import from_uint8, to_uint8
 
 
@@ -61,7 +61,7 @@ class PillowCodec(Codec):
         buffer = io.BytesIO()
         try:
             Image.fromarray(pixels).save(buffer, self.pil_format, **self.save_options(quality))
-        except (OSError, ValueError) as err:
+        except (OSError, ValueError, RuntimeError) as err:   # pillow-heif reports x265 failures as RuntimeError
             height, width = pixels.shape[:2]
             raise ValueError(f"{self.name}: cannot encode a {height}x{width} image: {err}") from err
         return buffer.getvalue()
@@ -73,7 +73,10 @@ class PillowCodec(Codec):
         self.check_complete(data)
         try:
             with Image.open(io.BytesIO(data), formats=[self.pil_format]) as img:
+                check_image_size(img.height, img.width)   # read from the header; nothing decoded yet
                 rgb = np.asarray(img.convert("RGB"))
+        except BitstreamError:
+            raise
         except Exception as err:  # Pillow and its plugins raise OSError, SyntaxError, ValueError, ...
             raise BitstreamError(
                 f"{self.name}: cannot decode {len(data)} bytes as {self.pil_format}: {err}"

@@ -22,7 +22,9 @@ opens them. Our learned codecs wrap their entropy-coded payload in a small conta
     19+n    ...   payload
 
 All fields are big-endian. The header's bytes count in the rate like every other byte.
-Every malformed input raises :class:`BitstreamError`, never a crash or silent garbage.
+Every malformed input raises :class:`BitstreamError`, never a crash or silent garbage. A header
+that announces an image of more than :data:`MAX_PIXELS` pixels is refused before anything is
+allocated (:func:`check_image_size`, which every decoder calls).
 
 A *progressive* stream (version 2, Chapter 6) may be cut short and still decode to a coarser
 image, so one checksum over the whole payload cannot work. Its header is followed by a
@@ -38,6 +40,7 @@ present); one that ends inside a chunk raises :class:`BitstreamError`. The chunk
 """
 from __future__ import annotations
 
+import os
 import struct
 import zlib
 from abc import ABC, abstractmethod
@@ -51,6 +54,11 @@ VERSION = 1
 PROGRESSIVE = 2  # container version of progressive streams
 _FIXED = struct.Struct(">HHHII")  # quality, height, width, payload length, crc32
 MAX_SIDE = 65535
+#: The largest image, in pixels, that a decoder accepts from a stream: 2**26, about 67 Mpx (a
+#: 24-Mpx photo passes). Raise it with the environment variable ``LIC_MAX_PIXELS`` or
+#: ``lic decompress --max-pixels N`` for a file you trust; a corrupt or hostile header could
+#: otherwise make a decoder allocate gigabytes.
+MAX_PIXELS = int(os.environ.get("LIC_MAX_PIXELS", 1 << 26))
 
 
 class BitstreamError(ValueError):
@@ -168,9 +176,15 @@ def _read_header(data: bytes, version: int) -> tuple[Header, int, int, int]:
     return Header(name, quality, height, width), length, crc, start
 
 
-def _check_size(header: Header) -> None:
-    if header.height == 0 or header.width == 0:
-        raise BitstreamError("corrupt header: zero image size")
+def check_image_size(height: int, width: int) -> None:
+    """Raise :class:`BitstreamError` for a zero size or an image above :data:`MAX_PIXELS` pixels."""
+    if height <= 0 or width <= 0:
+        raise BitstreamError(f"corrupt header: image size {height}x{width}")
+    if height * width > MAX_PIXELS:
+        raise BitstreamError(
+            f"the stream announces a {width}x{height} image ({height * width / 1e6:.0f} Mpx), more than the "
+            f"limit of {MAX_PIXELS / 1e6:.0f} Mpx; if you trust the file, raise the limit with "
+            "--max-pixels or LIC_MAX_PIXELS")
 
 
 def unpack(data: bytes) -> tuple[Header, bytes]:
@@ -184,7 +198,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         )
     if zlib.crc32(payload, zlib.crc32(data[: start - 4])) != crc:
         raise BitstreamError("corrupt stream: checksum (CRC-32) does not match")
-    _check_size(header)
+    check_image_size(header.height, header.width)
     return header, payload
 
 
@@ -213,7 +227,7 @@ def unpack_progressive(data: bytes) -> tuple[Header, bytes, list[bytes]]:
         raise BitstreamError(f"truncated stream: the index needs {length} bytes, found {len(index)}")
     if zlib.crc32(index, zlib.crc32(data[: start - 4])) != crc:
         raise BitstreamError("corrupt stream: checksum (CRC-32) of the header and index does not match")
-    _check_size(header)
+    check_image_size(header.height, header.width)
     chunks, pos = [], start + length
     while pos < len(data):
         size, shift = 0, 0

@@ -11,7 +11,7 @@ import functools
 import torch
 
 from . import baselines, jpeg  # noqa: F401  (registration)
-from .codec import REGISTERED, Codec, register, sniff
+from .codec import REGISTERED, BitstreamError, Codec, register, sniff
 from .learned_codec import LearnedCodec
 from .models import CODECS
 from .progressive_codec import ProgressiveCodec
@@ -51,6 +51,15 @@ def describe() -> list[dict]:
     return rows
 
 
+def decoder_name(data: bytes) -> str:
+    """The registered codec that decodes ``data``, judged from its first bytes (``BitstreamError``
+    for an unknown format, or a container naming a codec that is not registered)."""
+    name = sniff(data)
+    if name not in REGISTERED:
+        raise BitstreamError(f"the stream names codec {name!r}, which is not registered (corrupt header?)")
+    return name
+
+
 def decode_any(data: bytes) -> torch.Tensor:
     """Decode bytes of any format this package writes, choosing the decoder from the bytes."""
-    return get_codec(sniff(data)).decompress(data)
+    return get_codec(decoder_name(data)).decompress(data)

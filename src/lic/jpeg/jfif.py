@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..codec import BitstreamError
+from ..codec import BitstreamError, check_image_size
 from ..data import check_image, from_uint8, to_uint8
 from .colour import blockify, rgb_to_ycbcr, round_samples, subsample_420, unblockify, upsample_420, ycbcr_to_rgb
 from .dct import dct2, dequantize_coefficients, idct2, quant_tables, quantize_coefficients
@@ -149,6 +149,7 @@ def _parse_sof(cur: _Cursor) -> _Frame:
         raise BitstreamError(f"unsupported JPEG: {precision}-bit samples (baseline is 8-bit)")
     if height == 0 or width == 0:
         raise BitstreamError("unsupported JPEG: zero image size (or height defined by a DNL marker)")
+    check_image_size(height, width)
     if ncomp not in (1, 3):
         raise BitstreamError(f"unsupported JPEG: {ncomp} components (this decoder reads 1 or 3)")
     ids, sampling, tq = [], [], []
