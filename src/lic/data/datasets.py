@@ -1,8 +1,10 @@
-"""The book's photos: the offline evaluation set and random training crops.
+"""The book's photos: the validation split, the offline evaluation set and random training crops.
 
-:func:`evaluation_set` reads the ten committed photos in ``data/eval`` (the "offline evaluation
-set"); :class:`RandomCrops` / :func:`training_loader` draw random patches from a folder, by
-default the committed pool in ``data/train``.
+:func:`validation_set` reads the committed photos in ``data/validation``, on which every model
+choice is made; :func:`evaluation_set` reads the ten committed photos in ``data/eval`` (the
+"offline evaluation set"), which are only reported; :class:`RandomCrops` /
+:func:`training_loader` draw random patches from a folder, by default the committed pool in
+``data/train``. ``data/ROLES.json`` gives each committed photo its one role.
 """
 from __future__ import annotations
 
@@ -33,6 +35,9 @@ def _data_root() -> Path:
 REPO_DATA: Path = _data_root()
 EVAL_DIR: Path = REPO_DATA / "eval"
 TRAIN_DIR: Path = REPO_DATA / "train"
+#: The validation split: every model choice (checkpoint, lambda, width, steps, codec settings)
+#: is made on these photos; ``EVAL_DIR`` is only reported (see ``data/validation/SOURCES.md``).
+VALIDATION_DIR: Path = REPO_DATA / "validation"
 
 #: The offline evaluation set: name -> (height, width). Not the Kodak-24 set: label results
 #: "offline evaluation set" (see ``data/eval/SOURCES.md``).
@@ -60,13 +65,30 @@ def _existing_folder(folder: str | Path, what: str) -> Path:
     return folder
 
 
-def evaluation_paths(folder: str | Path | None = None) -> list[Path]:
-    """The image files of the offline evaluation set (default ``EVAL_DIR``), sorted by name."""
-    folder = _existing_folder(EVAL_DIR if folder is None else folder, "evaluation")
+def _image_paths(folder: str | Path, what: str) -> list[Path]:
+    folder = _existing_folder(folder, what)
     paths = list_images(folder)
     if not paths:
         raise FileNotFoundError(f"no images in {folder}")
     return paths
+
+
+def _named_images(paths: list[Path], names: Iterable[str] | str | None, what: str) -> list[tuple[str, torch.Tensor]]:
+    by_name = {p.stem: p for p in paths}
+    if names is None:
+        chosen = sorted(by_name)
+    else:
+        wanted = [names] if isinstance(names, str) else list(names)
+        missing = [n for n in wanted if n not in by_name]
+        if missing:
+            raise KeyError(f"not in the {what} set: {missing}; available: {sorted(by_name)}")
+        chosen = sorted(set(wanted))
+    return [(name, load_image(by_name[name])) for name in chosen]
+
+
+def evaluation_paths(folder: str | Path | None = None) -> list[Path]:
+    """The image files of the offline evaluation set (default ``EVAL_DIR``), sorted by name."""
+    return _image_paths(EVAL_DIR if folder is None else folder, "evaluation")
 
 
 def evaluation_set(
@@ -74,19 +96,32 @@ def evaluation_set(
 ) -> list[tuple[str, torch.Tensor]]:
     """``[(name, image)]`` of the offline evaluation set, sorted by name.
 
-    ``names`` picks a subset (``"kodim23"`` or ``["sail", "tulips"]``); an unknown name raises
-    ``KeyError``. Images are ``[3, H, W]`` float tensors in [0, 1], at their original sizes.
+    Only report results on it: choose checkpoints, lambdas, widths and step counts on
+    :func:`validation_set`. ``names`` picks a subset (``"kodim23"`` or ``["sail", "tulips"]``);
+    an unknown name raises ``KeyError``. Images are ``[3, H, W]`` float tensors in [0, 1], at
+    their original sizes.
     """
-    paths = {p.stem: p for p in evaluation_paths(folder)}
-    if names is None:
-        chosen = sorted(paths)
-    else:
-        wanted = [names] if isinstance(names, str) else list(names)
-        missing = [n for n in wanted if n not in paths]
-        if missing:
-            raise KeyError(f"not in the evaluation set: {missing}; available: {sorted(paths)}")
-        chosen = sorted(set(wanted))
-    return [(name, load_image(paths[name])) for name in chosen]
+    return _named_images(evaluation_paths(folder), names, "evaluation")
+
+
+def validation_paths(folder: str | Path | None = None) -> list[Path]:
+    """The image files of the validation split (default ``VALIDATION_DIR``), sorted by name."""
+    return _image_paths(VALIDATION_DIR if folder is None else folder, "validation")
+
+
+def validation_set(
+    names: Iterable[str] | str | None = None, folder: str | Path | None = None
+) -> list[tuple[str, torch.Tensor]]:
+    """``[(name, image)]`` of the validation split, sorted by name.
+
+    Every model choice (checkpoint, rate-distortion lambda, width, number of steps, codec
+    settings) is made on this split; :func:`evaluation_set` (``data/eval``) is only reported,
+    never used to choose. Its photos come from packages that neither ``data/train`` nor
+    ``data/eval`` uses (``data/validation/SOURCES.md``). ``names`` picks a subset
+    (``"scipy-face"``); an unknown name raises ``KeyError``. Images are ``[3, H, W]`` float
+    tensors in [0, 1].
+    """
+    return _named_images(validation_paths(folder), names, "validation")
 
 
 # ---------------------------------------------------------------------------------------------
