@@ -176,6 +176,18 @@ def test_config_errors_name_the_problem(config_path, text, message):
         load_config(config_path)
 
 
+def test_overrides_replace_one_key_each_and_are_validated_like_the_file(config_path, tmp_path):
+    config = load_config(config_path, ["train.seed=101", "output.name=tiny-s101", "train.data=.cache/pool"])
+    assert (config.train.seed, config.name, config.data_folder.name) == (101, "tiny-s101", "pool")
+    assert main(["train", str(config_path), "--steps", "2", "--set", "train.seed=7", "--set", "output.name=tiny-s7",
+                 "--out", str(tmp_path), "-q"]) == 0
+    assert json.loads((tmp_path / "tiny-s7.json").read_text())["config"]["train"]["seed"] == 7
+    with pytest.raises(ValueError, match="seed must be >= 0"):
+        load_config(config_path, ["train.seed=-1"])
+    with pytest.raises(ValueError, match="TABLE.KEY=VALUE"):
+        load_config(config_path, ["seed=1"])
+
+
 @pytest.mark.parametrize("clock", ["wall", "cpu"])
 def test_minutes_budget_stops_in_time(config_path, tmp_path, clock):
     _, history = train(load_config(config_path), minutes=0.01, clock=clock, out_dir=tmp_path, progress=False)

@@ -22,12 +22,14 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--init", help="warm-start from this checkpoint's weights (same model, any λ)")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint of that name")
     parser.add_argument("--workers", type=int, help="data-loading processes (default: 0 on CPU, 4 on CUDA)")
+    parser.add_argument("--set", action="append", default=[], metavar="TABLE.KEY=VALUE",
+                        help="override one config key, e.g. --set train.seed=101 --set output.name=wen2019-q5-s101")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def run_train(args: argparse.Namespace) -> None:
     """Run ``python -m lic train`` and print where the checkpoint went and its final metrics."""
-    config = load_config(args.config)
+    config = load_config(args.config, args.set)
     _, history = train(config, steps=args.steps, minutes=args.minutes, clock=args.clock, device=args.device,
                        out_dir=args.out,
                        resume=args.resume, overwrite=args.overwrite, num_workers=args.workers,

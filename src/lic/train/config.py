@@ -12,7 +12,7 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 from .. import models
 
@@ -35,7 +35,7 @@ class TrainSettings:
     warmup_steps: int = 0  # linear warm-up from lr/100 over this many steps (both schedules)
     min_lr_fraction: float = 0.01  # schedule "cosine": the last step's lr as a fraction of lr
     eval_every: int = 1000  # steps between evaluations (each one also saves a checkpoint)
-    eval_images: int = 2  # how many images of data.evaluation_set() to evaluate on
+    eval_images: int = 2  # how many images of data.validation_set() to evaluate on
     log_every: int = 100  # steps between entries of the training history
 
 
@@ -126,16 +126,34 @@ def _table(table: dict[str, Any], key: str, source: str) -> dict[str, Any]:
     return value
 
 
-def load_config(path: str | Path) -> TrainConfig:
-    """Read and validate a TOML config.
+def _apply_override(table: dict[str, Any], override: str, source: str) -> None:
+    key, sep, text = override.partition("=")
+    section, dot, name = key.strip().partition(".")
+    if not sep or not dot or section not in ("model_args", "train", "output") or not name:
+        raise ValueError(f"{source}: override {override!r} must read TABLE.KEY=VALUE with TABLE one of "
+                         f"model_args, train, output (e.g. train.seed=101)")
+    try:
+        value = tomllib.loads(f"v = {text.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text.strip()
+    table.setdefault(section, {})[name] = value
 
-    Relative paths in it are resolved against the repository root: the nearest folder above the
-    config that holds a ``pyproject.toml`` (else the config's own folder).
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read and validate a TOML config, with ``TABLE.KEY=VALUE`` overrides applied first.
+
+    An override such as ``train.seed=101``, ``train.data=".cache/training-pool"`` or
+    ``output.name=wen2019-q5-seed101`` replaces one key (VALUE is read as TOML, else as a string),
+    so a seed or data experiment needs no copy of the config. Relative paths are resolved against
+    the repository root: the nearest folder above the config that holds a ``pyproject.toml``
+    (else the config's own folder).
     """
     path = Path(path)
     try:
         table = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
+    for override in overrides:
+        _apply_override(table, override, str(path))
     root = next((p for p in path.resolve().parents if (p / "pyproject.toml").is_file()), path.resolve().parent)
     return TrainConfig.from_dict(table, root=root, source=str(path))

@@ -174,7 +174,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     ``gpu_steps`` on CUDA and ``cpu_steps`` elsewhere; the learning rate follows
     :func:`learning_rate` over it. The model trains in ``channels_last`` (on CUDA in bf16 autocast).
     Every ``eval_every`` steps and at the end: evaluation on the first ``eval_images`` images of
-    :func:`lic.data.evaluation_set`, and a checkpoint ``<out_dir>/<name>`` (default out_dir: the
+    :func:`lic.data.validation_set` (never the reported ``data/eval``), and a checkpoint ``<out_dir>/<name>`` (default out_dir: the
     shipped weights' folder, :func:`lic.checkpoints.weights_dir`). An existing checkpoint is
     only replaced with ``overwrite`` or ``resume``. ``resume`` continues from ``<name>.state.safetensors`` bit-exactly on CPU.
 
@@ -257,7 +257,7 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     elif t.data == MNIST_DATA:
         eval_images = mnist_evaluation_set(t.eval_images)
     else:
-        eval_images = data.evaluation_set()[: t.eval_images]
+        eval_images = data.validation_set()[: t.eval_images]
     if cuda:
         torch.backends.cudnn.benchmark = True
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else nullcontext()
