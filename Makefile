@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: book test unit nbval notebooks lab colab clean
+.PHONY: book test unit nbval notebooks lab colab fuzz clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ notebooks: $(STAMP)
 # importable, the clone at <tmp>/content/lic and the kernel in <tmp>/content (scripts/colab_simulation.py).
 colab: $(STAMP)
 	$(BIN)/python scripts/colab_simulation.py
+
+# 10 000 damaged streams per codec through scripts/fuzz.py (about 2 h on one core); counts in
+# benchmarks/fuzz.json. make test runs 200 per codec.
+fuzz: $(STAMP)
+	$(BIN)/python scripts/fuzz.py --per-codec 10000 --json benchmarks/fuzz.json
 
 # JupyterLab rooted at notebooks/, with the project's kernel (the .venv's python3).
 # Extra options: make lab LAB_ARGS="--no-browser --port 8890"

@@ -135,3 +135,41 @@ def test_a_luminance_model_decodes_grey_images(tmp_path, image: torch.Tensor) ->
     grey = _shipped(tmp_path, "ashok-grey", channels=1)
     out = grey.decompress(grey.compress(image, 99))
     assert out.shape == image.shape and torch.equal(out[0], out[1]) and torch.equal(out[1], out[2])
+
+
+def test_every_single_bit_flip_in_a_chunk_is_reported(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    """Each chunk has its own check: a flipped bit in any chunk byte (or its check) never decodes."""
+    data = codec.compress(image, 99)
+    _, index, chunks = unpack_progressive(data)
+    first_chunk = len(data) - sum(len(c) + 3 for c in chunks)     # 1 length byte + 2 check bytes per chunk
+    assert first_chunk > 0 and all(len(c) < 128 for c in chunks)
+    for position in range(first_chunk, len(data)):
+        for bit in (0, 5):
+            damaged = bytearray(data)
+            damaged[position] ^= 1 << bit
+            with pytest.raises(BitstreamError):
+                codec.decompress(bytes(damaged))
+
+
+def test_chunks_swapped_or_taken_from_another_stream_are_reported(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    from lic.codec import Header, pack_progressive
+
+    data = codec.compress(image, 99)
+    header, index, chunks = unpack_progressive(data)
+    assert len(chunks) >= 2 and all(len(c) < 128 for c in chunks)
+    head = len(data) - sum(len(c) + 3 for c in chunks)
+    first, second = 3 + len(chunks[0]), 3 + len(chunks[1])       # framed: length byte, check, bytes
+    a, b = data[head:head + first], data[head + first:head + first + second]
+    with pytest.raises(BitstreamError, match="chunk 1 fails its check"):
+        unpack_progressive(data[:head] + b + a + data[head + first + second:])
+    other = pack_progressive(Header(header.codec, header.quality + 1, header.height, header.width), index, [])
+    with pytest.raises(BitstreamError, match="chunk 1 fails its check"):
+        unpack_progressive(other + data[head:])
+
+
+def test_a_stream_without_chunks_is_refused(codec: ProgressiveCodec, image: torch.Tensor) -> None:
+    from lic.codec import pack_progressive
+
+    header, index, _ = unpack_progressive(codec.compress(image, 99))
+    with pytest.raises(BitstreamError, match="at least one chunk"):
+        codec.decompress(pack_progressive(header, index, []))

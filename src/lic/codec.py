@@ -26,17 +26,20 @@ Every malformed input raises :class:`BitstreamError`, never a crash or silent ga
 that announces an image of more than :data:`MAX_PIXELS` pixels is refused before anything is
 allocated (:func:`check_image_size`, which every decoder calls).
 
-A *progressive* stream (version 2, Chapter 6) may be cut short and still decode to a coarser
+A *progressive* stream (version 3, Chapter 6) may be cut short and still decode to a coarser
 image, so one checksum over the whole payload cannot work. Its header is followed by a
-codec-specific index and then by chunks, each prefixed by its length (LEB128)::
+codec-specific index and then by chunks, each prefixed by its length (LEB128) and a 16-bit check::
 
-    0 .. 10+n     as above, with version 2
+    0 .. 10+n     as above, with version 3
     11+n    4     index length (uint32)
     15+n    4     CRC-32 of bytes 0..15+n and the index
-    19+n    ...   index, then chunks: length (LEB128) + bytes, until the end of the data
+    19+n    ...   index, then chunks: length (LEB128) + check (uint16) + bytes, until the end of the data
 
-A stream that ends between two chunks is valid (:func:`unpack_progressive` returns the chunks
-present); one that ends inside a chunk raises :class:`BitstreamError`. The chunks carry no checksum.
+A chunk's check is the low 16 bits of the CRC-32 of its bytes, started from the header's CRC and
+the chunk's number, so a damaged chunk, a chunk of another stream or chunks in another order are
+reported (a random error passes with probability 2**-16). A stream that ends between two chunks
+is valid (:func:`unpack_progressive` returns the chunks present); one that ends inside a chunk,
+or holds no chunk at all, raises :class:`BitstreamError`.
 """
 from __future__ import annotations
 
@@ -51,7 +54,8 @@ import torch
 
 MAGIC = b"LIC"
 VERSION = 1
-PROGRESSIVE = 2  # container version of progressive streams
+PROGRESSIVE = 3  # container version of progressive streams (3: every chunk has a check)
+CHUNK_CHECK = struct.Struct(">H")
 _FIXED = struct.Struct(">HHHII")  # quality, height, width, payload length, crc32
 MAX_SIDE = 65535
 #: The largest image, in pixels, that a decoder accepts from a stream: 2**26, about 67 Mpx (a
@@ -211,11 +215,17 @@ def _leb128(n: int) -> bytes:
             return bytes(out)
 
 
+def _chunk_check(chunk: bytes, number: int, header_crc: int) -> bytes:
+    """The 16-bit check of chunk ``number`` of the stream whose header and index have ``header_crc``."""
+    return CHUNK_CHECK.pack(zlib.crc32(chunk, zlib.crc32(struct.pack(">I", number), header_crc)) & 0xFFFF)
+
+
 def pack_progressive(header: Header, index: bytes, chunks: Sequence[bytes]) -> bytes:
     """A progressive stream: the header, the ``index`` (checksummed with it) and the ``chunks``."""
     head = _head(header, PROGRESSIVE, len(index))
-    crc = struct.pack(">I", zlib.crc32(index, zlib.crc32(head)))
-    return head + crc + index + b"".join(_leb128(len(c)) + c for c in chunks)
+    crc = zlib.crc32(index, zlib.crc32(head))
+    return head + struct.pack(">I", crc) + index + b"".join(
+        _leb128(len(c)) + _chunk_check(c, i, crc) + c for i, c in enumerate(chunks))
 
 
 def unpack_progressive(data: bytes) -> tuple[Header, bytes, list[bytes]]:
@@ -240,11 +250,18 @@ def unpack_progressive(data: bytes) -> tuple[Header, bytes, list[bytes]]:
             shift += 7
             if not byte & 0x80:
                 break
-        if pos + size > len(data):
-            raise BitstreamError(f"truncated stream: a chunk of {size} bytes has only {len(data) - pos} "
-                                 "(a progressive stream may only be cut between chunks)")
-        chunks.append(data[pos : pos + size])
-        pos += size
+        end = pos + CHUNK_CHECK.size + size
+        if end > len(data):
+            raise BitstreamError(f"truncated stream: chunk {len(chunks) + 1} needs {end - pos} bytes, has only "
+                                 f"{len(data) - pos} (a progressive stream may only be cut between chunks)")
+        chunk = data[pos + CHUNK_CHECK.size : end]
+        if data[pos : pos + CHUNK_CHECK.size] != _chunk_check(chunk, len(chunks), crc):
+            raise BitstreamError(f"corrupt stream: chunk {len(chunks) + 1} fails its check "
+                                 f"(the {len(chunks)} chunk(s) before it are intact)")
+        chunks.append(chunk)
+        pos = end
+    if not chunks:
+        raise BitstreamError("a progressive stream needs at least one chunk; this one has only its header and index")
     return header, index, chunks
 
 
