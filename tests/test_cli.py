@@ -49,6 +49,26 @@ def test_eval_writes_json(tmp_path, photo):
     assert p["bpp"] == pytest.approx(8 * p["bytes"] / (p["height"] * p["width"]))
 
 
+def test_eval_defaults_to_the_codecs_own_qualities(tmp_path, photo):
+    from lic.registry import get_codec
+
+    report = tmp_path / "r.json"
+    assert main(["eval", "--codec", "webp", "--images", str(photo.parent), "--json", str(report), "-q"]) == 0
+    assert sorted(r["quality"] for r in json.loads(report.read_text())["mean"]) == sorted(get_codec("webp").qualities)
+
+
+def test_effort_refines_a_learned_codec_and_is_refused_elsewhere(tmp_path, photo, capsys):
+    out, rec = tmp_path / "photo.bin", tmp_path / "rec.png"
+    assert main(["compress", str(photo), str(out), "--codec", "wen2019", "--quality", "1", "--effort", "2"]) == 0
+    assert "effort 2" in capsys.readouterr().out
+    assert main(["decompress", str(out), str(rec)]) == 0   # the usual decoder reads it
+    for codec, effort in [("jpeg", "5"), ("wen2019", "-1")]:
+        assert main(["compress", str(photo), str(out), "--codec", codec, "--quality", "50" if codec == "jpeg" else "1",
+                     "--effort", effort]) == 1
+        err = capsys.readouterr().err
+        assert "--effort" in err and err.count("\n") == 1
+
+
 def test_corrupt_file_is_a_readable_error(tmp_path, photo, capsys):
     out = tmp_path / "photo.lic"
     assert main(["compress", str(photo), str(out), "--codec", "jpeg-scratch-ac", "--quality", "50"]) == 0

@@ -68,19 +68,35 @@ def _codecs(args: argparse.Namespace) -> None:
             print(f"{'':<18} qualities {row['qualities']} (accepts {row['quality_range'][0]}-{row['quality_range'][1]})")
 
 
+def _codec_with_effort(name: str, effort: int):
+    """Codec ``name``; with ``effort`` N > 0, its encoder refines the latents for N steps per image."""
+    from .registry import get_codec
+
+    codec = get_codec(name)
+    if effort == 0:
+        return codec
+    from .latent_refinement import RefinedEncoder
+    from .learned_codec import LearnedCodec
+
+    if effort < 0 or not isinstance(codec, LearnedCodec):
+        raise ValueError(f"--effort must be >= 0 and is for the learned codecs of Chapters 3-5, "
+                         f"got {effort} for {name}")
+    return RefinedEncoder(codec, effort)
+
+
 def _compress(args: argparse.Namespace) -> None:
     from .data import load_image
-    from .registry import get_codec
     from .metrics import bpp
 
-    codec = get_codec(args.codec)
+    codec = _codec_with_effort(args.codec, args.effort)
     quality = codec.check_quality(args.quality)
     output = _check_output(args.output, args.input)
     image = load_image(args.input)
     data = codec.compress(image, quality)
     _write_atomically(output, data)
     h, w = image.shape[-2:]
-    print(f"{args.output}: {len(data)} bytes, {bpp(data, h, w):.4f} bpp ({args.codec}, quality {args.quality})")
+    effort = f", effort {args.effort}" if args.effort else ""
+    print(f"{args.output}: {len(data)} bytes, {bpp(data, h, w):.4f} bpp ({args.codec}, quality {args.quality}{effort})")
 
 
 def _decompress(args: argparse.Namespace) -> None:
@@ -114,7 +130,8 @@ def _truncate(args: argparse.Namespace) -> None:
 def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, images_from_folder, mean_curve, save_json
 
-    points = evaluate(args.codec, args.quality, images_from_folder(args.images), progress=not args.quiet)
+    codec = _codec_with_effort(args.codec, args.effort)
+    points = evaluate(codec, args.quality, images_from_folder(args.images), progress=not args.quiet)
     print(f"{'quality':>8} {'bpp':>8} {'PSNR':>8} {'MS-SSIM':>8} {'enc s':>7} {'dec s':>7}")
     for row in mean_curve(points):
         print(f"{row['quality']:>8} {row['bpp']:>8.4f} {row['psnr']:>8.3f} {row['ms_ssim']:>8.5f} "
@@ -122,6 +139,11 @@ def _eval(args: argparse.Namespace) -> None:
     if args.json:
         save_json(points, args.json)
         print(f"wrote {args.json}")
+
+
+EFFORT_HELP = ("learned codecs: refine each image's latents for this many gradient steps before coding "
+               "(0, the default: the plain encoder; each step costs a forward and backward pass of the model); "
+               "any decoder reads the result")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -138,6 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output")
     p.add_argument("--codec", required=True)
     p.add_argument("--quality", type=int, required=True)
+    p.add_argument("--effort", type=int, default=0, help=EFFORT_HELP)
     p.set_defaults(func=_compress)
 
     p = sub.add_parser("decompress", help="decompress a file written by `compress` (format read from the bytes)")
@@ -157,8 +180,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="rate-distortion points of a codec over a folder of images")
     p.add_argument("--codec", required=True)
-    p.add_argument("--quality", type=int, nargs="+", required=True)
-    p.add_argument("--images", required=True, help="folder of images, e.g. data/eval")
+    p.add_argument("--quality", type=int, nargs="+", help="default: the codec's own qualities (lic codecs -v)")
+    p.add_argument("--images", required=True, help="folder of images, e.g. data/validation")
+    p.add_argument("--effort", type=int, default=0, help=EFFORT_HELP)
     p.add_argument("--json", help="write per-image and mean results here")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_eval)

@@ -85,3 +85,45 @@ def rate_at_quality(curve: Curve, value: float, metric: str = "psnr") -> float |
     if not qualities[0] <= value <= qualities[-1]:
         return None
     return float(10 ** PchipInterpolator(qualities, np.log10([r["bpp"] for r in rows]))(value))
+
+
+def _mean_rows(points: Sequence[Mapping], images: Sequence[str], metric: str) -> list[dict[str, float]]:
+    """Per quality, the mean bpp and ``metric`` over ``images`` (a name may repeat: a resample)."""
+    by_key = {(p["image"], p["quality"]): p for p in points}
+    qualities = sorted({p["quality"] for p in points})
+    rows = []
+    for q in qualities:
+        chosen = [by_key[(name, q)] for name in images]
+        rows.append({"bpp": sum(p["bpp"] for p in chosen) / len(chosen),
+                     metric: sum(p[metric] for p in chosen) / len(chosen)})
+    return sorted(rows, key=lambda r: r["bpp"])
+
+
+def bootstrap_bd(anchor: Sequence[Mapping], test: Sequence[Mapping], metric: str = "psnr", *,
+                 resamples: int = 2000, level: float = 0.95, seed: int = 0) -> dict[str, float | None]:
+    """BD-rate (%) of ``test``'s mean curve against ``anchor``'s, with a bootstrap interval over images.
+
+    ``anchor`` and ``test`` are per-image points (rows with ``image``, ``quality``, ``bpp`` and
+    ``metric``, as :func:`lic.evaluate.evaluate` gives them) on the same images. The images are
+    resampled with replacement ``resamples`` times, the same draw for both codecs (a paired
+    bootstrap), and both mean curves and their BD-rate recomputed; the interval holds the central
+    ``level`` of those BD-rates (percentile bootstrap). A resample whose curves share no range is
+    left out; ``low``/``high`` are ``None`` when most are. Returns ``bd``, ``low``, ``high``,
+    ``images`` and ``resamples``.
+    """
+    images = sorted({p["image"] for p in anchor})
+    if images != sorted({p["image"] for p in test}):
+        raise ValueError("anchor and test must be measured on the same images")
+    estimate = bd(_mean_rows(anchor, images, metric), _mean_rows(test, images, metric), metric)
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(resamples):
+        sample = [images[i] for i in rng.integers(0, len(images), len(images))]
+        value = bd(_mean_rows(anchor, sample, metric), _mean_rows(test, sample, metric), metric)
+        if value is not None:
+            draws.append(value)
+    if len(draws) < resamples / 2:
+        low = high = None
+    else:
+        low, high = (float(v) for v in np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]))
+    return {"bd": estimate, "low": low, "high": high, "images": len(images), "resamples": len(draws)}

@@ -255,7 +255,13 @@ class MeanScaleHyperprior(LearnedModel):
         """``len(z string)`` (4 bytes), the factorized code of ``ẑ``, then the Gaussian code of ``ŷ``."""
         self.check_rate(rate)
         y = self.analysis(x).float()
-        z = self.h_a(y)
+        return self.compress_latents(y, self.h_a(y))
+
+    @torch.no_grad()
+    def compress_latents(self, y: torch.Tensor, z: torch.Tensor) -> bytes:
+        """The stream of latents ``y`` and hyper-latents ``z``: :meth:`compress` sends ``g_a(x)`` and
+        ``h_a(y)``; an encoder that refines both per image (:mod:`lic.latent_refinement`) its own."""
+        y = y.float()
         z_string = self.entropy.compress(z)[0]
         z_hat = self.entropy.decompress([z_string], z.shape[-2:])
         psi = self.hyper(z_hat)
