@@ -50,15 +50,8 @@ bd = importlib.util.module_from_spec(_spec)
 sys.modules["build_data"] = bd  # dataclasses need the module registered
 _spec.loader.exec_module(bd)
 
-DEBS = {  # package -> pinned version (Debian 12 bookworm); the first eight are data/train's sources
-    "plasma-workspace-wallpapers": "4:5.27.5-2",
-    "mate-backgrounds": "1.26.0-1",
-    "palapeli-data": "4:22.12.3-1",
-    "lomiri-wallpapers-20.04": "20.04.0-2",
-    "gcompris-qt-data": "3.1-2",
-    "lxqt-themes": "1.2.0-1",
-    "sddm-theme-maldives": "0.19.0-5",
-    "libjxl-testdata": "0.0~git20230110.d6168ff-1",
+DEBS = {  # package -> pinned version (Debian 12 bookworm): data/train's sources, then more
+    **{package: version for package, version in bd.DEBS.items() if package != "librust-tiff-dev"},
     "tuxpaint-data": "1:0.9.28-sdl2-1",
     "tuxtype-data": "1.8.3-5.1",
     "kphotoalbum": "5.9.1-1",
