@@ -19,7 +19,8 @@ from lic.models import LearnedModel
 from lic.__main__ import main
 from lic.checkpoints import (CheckpointError, distinct_runs, load_checkpoint, read_provenance, save_checkpoint,
                              training_cost, training_runs)
-from lic.train import TrainConfig, TrainSettings, learning_rate, load_config, train
+from lic.train import (DeviceSettings, TrainConfig, TrainSettings, default_device, learning_rate, load_config,
+                       train)
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
@@ -186,6 +187,23 @@ def test_overrides_replace_one_key_each_and_are_validated_like_the_file(config_p
         load_config(config_path, ["train.seed=-1"])
     with pytest.raises(ValueError, match="TABLE.KEY=VALUE"):
         load_config(config_path, ["seed=1"])
+
+
+def test_a_visible_gpu_is_used_with_the_configs_gpu_settings(monkeypatch):
+    """Colab's GPU runtime: training picks CUDA and the larger crops, batches and budget meant for it."""
+    settings = load_config(CONFIGS / "wen2019-q5.toml").train
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert default_device() == torch.device("cpu")
+    assert settings.on(default_device()) == DeviceSettings(settings.cpu_steps, settings.cpu_crop,
+                                                           settings.cpu_batch_size, settings.cpu_lr)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert default_device() == torch.device("cuda")
+    gpu = settings.on(default_device())
+    assert gpu == DeviceSettings(settings.gpu_steps, settings.crop, settings.batch_size, settings.lr)
+    assert gpu.steps > settings.cpu_steps and gpu.crop > settings.cpu_crop
+    assert settings.on("cuda:1") == gpu
+    # cpu_* values of 0 mean "as on the GPU"
+    assert TrainSettings(crop=64, batch_size=4, lr=1e-3).on("cpu") == DeviceSettings(200, 64, 4, 1e-3)
 
 
 @pytest.mark.parametrize("clock", ["wall", "cpu"])

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
+import torch
+
 from .. import models
 
 @dataclass(frozen=True)
@@ -37,6 +39,28 @@ class TrainSettings:
     eval_every: int = 1000  # steps between evaluations (each one also saves a checkpoint)
     eval_images: int = 2  # how many images of data.validation_set() to evaluate on
     log_every: int = 100  # steps between entries of the training history
+
+    def on(self, device: str | torch.device) -> DeviceSettings:
+        """What a run on ``device`` uses: the GPU values on CUDA, the ``cpu_*`` ones elsewhere."""
+        if torch.device(device).type == "cuda":
+            return DeviceSettings(self.gpu_steps, self.crop, self.batch_size, self.lr)
+        return DeviceSettings(self.cpu_steps, self.cpu_crop or self.crop,
+                              self.cpu_batch_size or self.batch_size, self.cpu_lr or self.lr)
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """The budget and batch shape of one run, chosen by :meth:`TrainSettings.on` for its device."""
+
+    steps: int  # the default budget
+    crop: int
+    batch_size: int
+    lr: float
+
+
+def default_device() -> torch.device:
+    """CUDA when a GPU is visible (Colab's GPU runtime, a workstation), else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 _TYPES = {"int": int, "float": (int, float), "str": str}

@@ -26,7 +26,7 @@ from ..data.mnist import MNIST_DATA, MnistDigits, mnist_evaluation_set
 from ..checkpoints import (CheckpointError, checkpoint_paths, export_weights, git_commit, import_weights,
                            load_checkpoint, read_provenance, save_checkpoint, training_runs, weights_dir)
 from ..models import MODELS, LearnedModel, has_coding_tables
-from .config import TrainConfig, TrainSettings, load_config
+from .config import TrainConfig, TrainSettings, default_device, load_config
 from .distributed import Ranks
 from .state import (FREE_KEYS, load_state, save_state, seed_all, set_rng_state, trajectory,
                     unflatten_optimizer)
@@ -167,16 +167,20 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
           clock: str = "wall", device: str | torch.device | None = None, out_dir: str | Path | None = None,
           resume: bool = False, overwrite: bool = False, num_workers: int | None = None,
           init: str | Path | None = None, progress: bool = True) -> tuple[nn.Module, list[dict[str, float]]]:
-    """Train the model a config describes; return it (``eval()`` mode) and the training history.
+    """Train the model a config describes; return it (on the CPU, ``eval()`` mode) and its history.
+
+    Device: ``device``, else CUDA when available (:func:`default_device`), with the settings
+    :meth:`TrainSettings.on` picks for it (larger crops and batches on a GPU).
 
     Budget: ``steps`` or ``minutes`` in total (steps and time before a resume count; ``clock``
     ``"wall"`` counts wall-clock minutes, ``"cpu"`` this process's CPU minutes), by default
     ``gpu_steps`` on CUDA and ``cpu_steps`` elsewhere; the learning rate follows
     :func:`learning_rate` over it. The model trains in ``channels_last`` (on CUDA in bf16 autocast).
     Every ``eval_every`` steps and at the end: evaluation on the first ``eval_images`` images of
-    :func:`lic.data.validation_set` (never the reported ``data/eval``), and a checkpoint ``<out_dir>/<name>`` (default out_dir: the
-    shipped weights' folder, :func:`lic.checkpoints.weights_dir`). An existing checkpoint is
-    only replaced with ``overwrite`` or ``resume``. ``resume`` continues from ``<name>.state.safetensors`` bit-exactly on CPU.
+    :func:`lic.data.validation_set` (never the reported ``data/eval``), and a checkpoint
+    ``<out_dir>/<name>`` (default out_dir: the shipped weights' folder,
+    :func:`lic.checkpoints.weights_dir`). An existing checkpoint is only replaced with ``overwrite``
+    or ``resume``. ``resume`` continues from ``<name>.state.safetensors`` bit-exactly on CPU.
 
     ``history`` has one entry every ``log_every`` steps and at each evaluation: ``step``,
     ``time_s``, ``lr``, the means of the model's logged values since the previous entry, and
@@ -191,18 +195,17 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
     if clock not in CLOCKS:
         raise ValueError(f"clock must be one of {', '.join(CLOCKS)}, got {clock!r}")
     t = config.train
-    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(device) if device else default_device()
     cuda = device.type == "cuda"
     ranks = Ranks(cuda)  # one rank, unless started by torchrun
     if ranks.world > 1 and resume:
         raise ValueError("a run on several processes cannot resume; start a new one with init")
     if cuda and ranks.world > 1:
         device = torch.device("cuda", ranks.local_rank)
+    settings = t.on(device)
     if steps is None and minutes is None:
-        steps = t.gpu_steps if cuda else t.cpu_steps
-    crop = t.crop if cuda else (t.cpu_crop or t.crop)
-    batch_size = t.batch_size if cuda else (t.cpu_batch_size or t.batch_size)
-    base_lr = t.lr if cuda else (t.cpu_lr or t.lr)
+        steps = settings.steps
+    crop, batch_size, base_lr = settings.crop, settings.batch_size, settings.lr
     if num_workers is None:
         num_workers = min(4, os.cpu_count() or 1) if cuda else 0
     stem = Path(out_dir or weights_dir()) / config.name
@@ -348,4 +351,5 @@ def train(config: TrainConfig | str | Path, *, steps: int | None = None, minutes
             log()
         checkpoint()
     ranks.close()
-    return model.eval(), history
+    # The codecs run on the CPU, where decoding is bit-exact across machines: hand the model back there.
+    return model.cpu().eval(), history
