@@ -9,6 +9,7 @@ silently fails the test.
 from __future__ import annotations
 
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from lic.codec import Header, pack
+from lic.codec import BitstreamError, Header, pack
 from lic.data import load_image
+from lic.learned_codec import LearnedCodec
 from lic.registry import available, get_codec
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,15 +62,30 @@ def test_the_harness_reports_what_a_bad_decoder_does(answer, failure):
 
 
 def test_an_allocation_beyond_the_limit_is_caught(monkeypatch):
-    """With the size cap lifted, a 512-byte stream that claims 65535x32768 px makes the decoder ask for
-    gigabytes: the worker's address-space limit turns that into a reported MemoryError, not a swap storm."""
+    """With the size cap lifted, a stream that claims 65535x32768 px, with as many bytes as such an
+    image needs at least, makes the decoder ask for gigabytes: the worker's address-space limit turns
+    that into a reported MemoryError, not a swap storm."""
     monkeypatch.setenv("LIC_MAX_PIXELS", str(1 << 40))   # inherited by the spawned worker
+    codec = get_codec("balle2017")
+    least = codec.model(3).least_payload_bits(codec.padded_shape(3, 32768, 65535), codec.rate(3))
     worker = fuzz.Decoder()
     try:
-        outcome, _ = worker.decode("balle2017", pack(Header("balle2017", 3, 32768, 65535), bytes(range(256)) * 2))
+        outcome, _ = worker.decode("balle2017", pack(Header("balle2017", 3, 32768, 65535), bytes(int(least) // 8 + 1)))
     finally:
         worker.stop()
     assert outcome == "memory"
+
+
+@pytest.mark.parametrize("name", [n for n in available() if isinstance(get_codec(n), LearnedCodec)])
+def test_a_header_larger_than_its_payload_can_hold_is_refused_before_decoding(name):
+    """Every latent costs at least -log2 of its table's largest probability: 200 bytes cannot hold a
+    4096x4096 image, whatever the header says (a checksum-valid stream: the CRC does not catch it)."""
+    codec = get_codec(name)
+    quality = codec.qualities[0]
+    started = time.perf_counter()
+    with pytest.raises(BitstreamError, match="too short for its header: a 4096x4096 image needs at least"):
+        codec.decompress(pack(Header(name, quality, 4096, 4096), bytes(200)))
+    assert time.perf_counter() - started < 2
 
 
 def test_mutations_cover_every_kind():

@@ -20,6 +20,10 @@ from .models import LearnedModel
 from .models.registry import CodecSpec
 
 
+#: What a range coder's flush may save against a payload's ideal length (a generous 8 bytes).
+PAYLOAD_SLACK_BITS = 64
+
+
 class LearnedCodec(Codec):
     """The codec of a :class:`~lic.models.registry.CodecSpec`: quality ``q`` is the checkpoint
     ``spec.qualities[q][0]`` at the model's rate index ``spec.qualities[q][1]``.
@@ -83,5 +87,9 @@ class LearnedCodec(Codec):
             raise BitstreamError(f"stream has quality {header.quality}, which {self.name!r} does not have")
         model = self.model(header.quality)
         shape = self.padded_shape(header.quality, header.height, header.width)
+        least = model.least_payload_bits(shape, self.rate(header.quality))
+        if 8 * len(payload) + PAYLOAD_SLACK_BITS < least:
+            raise BitstreamError(f"stream too short for its header: a {header.width}x{header.height} image needs at "
+                                 f"least {least / 8:.0f} bytes of payload with this model, the stream has {len(payload)}")
         x_hat = model.decompress(payload, shape, self.rate(header.quality), workers=torch.get_num_threads())
         return crop_to(x_hat[0].clamp(0, 1), header.height, header.width)

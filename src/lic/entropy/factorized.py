@@ -251,6 +251,11 @@ class FactorizedDensity(TableCoder):
             raise ValueError(f"table set must be in 0..{sets - 1}, got {table_set}")
         return table_set * self.channels + np.repeat(np.arange(self.channels), positions)
 
+    def least_bits_for(self, positions: int, table_set: int = 0) -> float:
+        """The fewest bits that :meth:`compress` can spend on ``positions`` latent positions."""
+        least = self.least_bits()
+        return positions * float(least[self._tables(table_set, 1)].sum())
+
     def compress(self, y: Tensor, table_set: int = 0, width: Width = 1.0, short: bool = False) -> list[bytes]:
         """Entropy-code latents ``y`` ``[B, C, H, W]``: one byte string per image.
 

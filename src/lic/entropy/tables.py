@@ -124,6 +124,16 @@ class TableCoder(nn.Module):
         size = int(self.pmf_sizes[m])
         return self.pmf_counts[m, :size].cpu().numpy().astype(np.float64) / (1 << self.precision)
 
+    def least_bits(self) -> np.ndarray:
+        """The fewest bits one symbol can cost with each table: ``-log2`` of its largest probability.
+
+        ``n`` symbols coded with table ``m`` need at least ``n · least_bits()[m]`` bits, whatever
+        they are: a decoder checks a header's size against the payload with it before allocating.
+        """
+        self._check_tables()
+        largest = self.pmf_counts.max(dim=1).values.cpu().numpy().astype(np.float64)
+        return self.precision - np.log2(largest)
+
     def _check_tables(self) -> None:
         if self.pmf_sizes.numel() == 0:
             raise RuntimeError(f"{type(self).__name__} has no coding tables: call update() "

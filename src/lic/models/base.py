@@ -32,30 +32,68 @@ from ..entropy.factorized import Width
 #: 8-bit values).
 LAMBDAS = (0.0018, 0.0035, 0.0067, 0.013, 0.025, 0.0483, 0.0932, 0.18)
 
-#: Decoding runs the synthesis transform on this many horizontal strips of the latents, a number
-#: fixed in advance so that the decoded image cannot depend on how many threads there are.
+#: Decoding runs the synthesis transform on at least this many horizontal strips of the latents, a
+#: number fixed by the image's size alone, so that the decoded image cannot depend on how many
+#: threads there are.
 DECODE_STRIPS = 2
 #: Extra latent rows each strip carries across an inner edge. The synthesis transforms of the book
 #: see less than 2 latent rows to either side (four 5×5 stride-2 layers: 1 + ½ + ¼ + ⅛), so 3
 #: rows reproduce the whole-image result exactly, up to float rounding.
 STRIP_MARGIN = 3
+#: Bounded memory: an image of more pixels than this is analysed, and synthesised, in horizontal
+#: strips of at most about this many pixels each, so that a transform's activations never hold more
+#: than one strip per thread (a 24-Mpx photo would otherwise take up to 12 GB). Smaller images are
+#: analysed whole and synthesised in ``DECODE_STRIPS`` strips, exactly as before strips existed.
+STRIP_PIXELS = 2**20
 
 Rate = int | torch.Tensor
+
+
+def strip_spans(rows: int, pixels: int, minimum: int = 1) -> list[tuple[int, int]]:
+    """Split ``rows`` latent rows of an image of ``pixels`` pixels into contiguous, near-equal spans:
+    ``minimum`` of them, or more where the image exceeds :data:`STRIP_PIXELS` per span."""
+    strips = min(rows, max(minimum, -(-pixels // STRIP_PIXELS)))
+    bounds = [round(i * rows / strips) for i in range(strips + 1)]
+    return [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def analyze(g_a: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, stride: int,
+            margin: int = STRIP_MARGIN) -> torch.Tensor:
+    """``g_a(x)``, in horizontal strips when ``x`` has more than :data:`STRIP_PIXELS` pixels.
+
+    ``stride`` is the model's total downsampling; ``g_a`` may stop on any finer grid (the local part
+    of an analysis whose last step is global, :meth:`LearnedModel.analysis_parts`). Each strip of
+    ``stride``-pixel rows is widened by ``margin`` such rows where it borders another, and the
+    widening is cropped from its output: the result is the whole-image one up to float rounding,
+    which only moves the encoder's choices, never what a decoder reads.
+    """
+    rows, (height, width) = x.shape[-2] // stride, x.shape[-2:]
+    spans = strip_spans(rows, height * width)
+    if len(spans) == 1:
+        return g_a(x)
+    parts = []
+    for a, b in spans:
+        lo, hi = max(a - margin, 0), min(b + margin, rows)
+        out = g_a(x[..., lo * stride:hi * stride, :].contiguous(memory_format=torch.channels_last))
+        k = out.shape[-2] // (hi - lo)  # output rows per latent row (1 on the latent grid)
+        parts.append(out[..., (a - lo) * k:(b - lo) * k, :])
+    return torch.cat(parts, dim=-2)
 
 
 def synthesize(g_s: Callable[[torch.Tensor], torch.Tensor], y_hat: torch.Tensor, scale: int,
                workers: int = 1, strips: int = DECODE_STRIPS, margin: int = STRIP_MARGIN) -> torch.Tensor:
     """``g_s(y_hat)`` computed strip by strip, the strips in parallel on up to ``workers`` threads.
 
-    ``scale`` is the synthesis' upsampling factor (the model's stride). Each strip of latent rows,
-    widened by ``margin`` rows where it borders another strip, is synthesised by one thread with
-    one intra-op thread, in ``channels_last`` layout (about 1.5× faster on CPU), and its
-    widening is cropped from the output. Every strip is thus computed the same way whether
-    ``workers`` is 1 or more, and the decoded image is identical for any thread count.
+    ``scale`` is the synthesis' upsampling factor (the model's stride). The latent rows are split
+    into ``strips`` strips, or more for an image above :data:`STRIP_PIXELS` (bounded memory; the
+    number depends on the image's size alone). Each strip, widened by ``margin`` rows where it
+    borders another strip, is synthesised by one thread with one intra-op thread, in
+    ``channels_last`` layout (about 1.5× faster on CPU), and its widening is cropped from the
+    output. Every strip is thus computed the same way whether ``workers`` is 1 or more, and the
+    decoded image is identical for any thread count.
     """
-    h = y_hat.shape[-2]
-    bounds = [round(i * h / strips) for i in range(strips + 1)]
-    spans = [(a, b) for a, b in zip(bounds, bounds[1:]) if b > a]
+    h, w = y_hat.shape[-2:]
+    spans = strip_spans(h, h * w * scale**2, minimum=strips)
 
     def run(span: tuple[int, int]) -> torch.Tensor:
         torch.set_num_threads(1)  # per thread: a new thread starts with the default thread count
@@ -213,10 +251,32 @@ class LearnedModel(nn.Module):
         """Build the integer coding tables (after training, before saving)."""
         self.entropy.update()
 
+    #: latent rows each analysis strip borrows from its neighbours (:func:`analyze`)
+    analysis_margin: int = STRIP_MARGIN
+
+    def analysis_parts(self, rate: Rate) -> tuple[Callable[[torch.Tensor], torch.Tensor],
+                                                  Callable[[torch.Tensor], torch.Tensor] | None]:
+        """:meth:`analysis` as a local part, which strips of the image can compute, and a global
+        tail applied to the whole of the local part's output (``None``: the analysis is local)."""
+        return (lambda x: self.analysis(x, rate)), None
+
+    def analyze(self, x: torch.Tensor, rate: Rate = 0) -> torch.Tensor:
+        """:meth:`analysis` in bounded memory: its local part strip by strip for a large image
+        (:func:`analyze`), then its global tail; a small image is analysed whole."""
+        local, tail = self.analysis_parts(rate)
+        features = analyze(local, x, self.stride, self.analysis_margin)
+        return features if tail is None else tail(features)
+
     def compress(self, x: torch.Tensor, rate: int = 0) -> bytes:
         """Entropy-code one padded image ``[1, 3, H, W]`` (H, W multiples of ``stride``)."""
         rate = self.check_rate(rate)
-        return self.entropy.compress(self.analysis(x, rate).float(), *self.bins(rate))[0]
+        return self.entropy.compress(self.analyze(x, rate).float(), *self.bins(rate))[0]
+
+    def least_payload_bits(self, shape: tuple[int, int], rate: int = 0) -> float:
+        """The fewest bits a :meth:`compress` payload of an image of padded ``shape`` can have: a
+        stream shorter than that cannot be of that size, whatever its header says."""
+        positions = (shape[0] // self.stride) * (shape[1] // self.stride)
+        return self.entropy.least_bits_for(positions, self.bins(self.check_rate(rate))[0])
 
     def decompress(self, payload: bytes, shape: tuple[int, int], rate: int = 0, workers: int = 1) -> torch.Tensor:
         """Decode ``payload`` into a ``[1, 3, H, W]`` image for the padded ``shape`` (on ``workers`` threads)."""
@@ -229,6 +289,6 @@ class LearnedModel(nn.Module):
     def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:
         """``−Σ log2 p(ŷ)`` of the latents that :meth:`compress` sends for ``x`` (eval mode)."""
         rate = self.check_rate(rate)
-        y = self.analysis(x, rate).float()
+        y = self.analyze(x, rate).float()
         _, likelihoods = self.entropy(y, training=False, width=self.bins(rate)[1])
         return float(estimate_bits(likelihoods))

@@ -254,7 +254,7 @@ class MeanScaleHyperprior(LearnedModel):
     def compress(self, x: torch.Tensor, rate: int = 0) -> bytes:
         """``len(z string)`` (4 bytes), the factorized code of ``ẑ``, then the Gaussian code of ``ŷ``."""
         self.check_rate(rate)
-        y = self.analysis(x).float()
+        y = self.analyze(x).float()
         return self.compress_latents(y, self.h_a(y))
 
     @torch.no_grad()
@@ -275,6 +275,13 @@ class MeanScaleHyperprior(LearnedModel):
 
         self.coding_parameters(y, psi, read)
         return struct.pack(">I", len(z_string)) + z_string + stream.finish()
+
+    def least_payload_bits(self, shape: tuple[int, int], rate: int = 0) -> float:
+        """The fewest bits of ``ẑ`` (its factorized tables) and ``ŷ`` (the most peaked Gaussian table
+        for every latent), plus the 4-byte length."""
+        self.check_rate(rate)
+        positions = (shape[0] // self.stride) * (shape[1] // self.stride)
+        return 32 + self.entropy.least_bits_for(positions) + positions * self.M * float(self.gaussian.least_bits().min())
 
     def decompress(self, payload: bytes, shape: tuple[int, int], rate: int = 0, workers: int = 1) -> torch.Tensor:
         self.check_rate(rate)

@@ -123,13 +123,21 @@ class MultiScaleEncoder(nn.Module):
         self.merge = nn.Conv2d(M + 3 * N, M, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.scales(x))
+
+    def scales(self, x: torch.Tensor) -> torch.Tensor:
+        """The four scales' features on the latent grid, concatenated (local: strips can compute it)."""
         h, w = x.shape[-2:]
         features = [self.full(x)]
         for factor, layer in zip((2, 4, 8), self.resized):
             small = F.interpolate(x, size=(h // factor, w // factor), mode="bilinear", align_corners=False,
                                   antialias=True)
             features.append(layer(small))
-        return self.merge(self.weighted(torch.cat(features, dim=1)))
+        return torch.cat(features, dim=1)
+
+    def head(self, features: torch.Tensor) -> torch.Tensor:
+        """The weighted layer (a mean over the whole image) and the merge."""
+        return self.merge(self.weighted(features))
 
     @torch.no_grad()
     def start_from(self, g_a: nn.Sequential) -> None:
@@ -257,6 +265,14 @@ class Wen2019(MeanScaleHyperprior):
         if self.weigh is None:
             return self.g_a(x)
         return self.g_a[-1](self.weigh(self.g_a[:-1](x)))
+
+    def analysis_parts(self, rate: int = 0) -> tuple:
+        """The weighted layer averages over the whole image: strips compute what comes before it."""
+        if self.multiscale:
+            return self.g_a.scales, self.g_a.head
+        if self.weigh is not None:
+            return self.g_a[:-1], lambda features: self.g_a[-1](self.weigh(features))
+        return self.g_a, None
 
     def decoder_input(self, y_hat: torch.Tensor, psi: torch.Tensor) -> torch.Tensor:
         """``ŷ``, with the pyramid-atrous features of ``ψ`` concatenated when ``residual``."""
