@@ -1,9 +1,12 @@
 """BD tables and points of a curve at a given rate."""
+import json
 import math
+from pathlib import Path
 
 import pytest
 
-from lic.compare import bd, bd_table, nearest_quality, quality_at_rate, rate_at_quality
+from lic.compare import (VERDICTS, bd, bd_table, nearest_quality, quality_at_rate, rate_at_quality, seed_spread,
+                         verdict)
 
 
 def _curve(gain_db: float = 0.0, rates=(0.25, 0.5, 1.0, 2.0)):
@@ -43,3 +46,30 @@ def test_rate_at_quality_inverts_quality_at_rate():
     assert rate_at_quality(curve, 30.0) == pytest.approx(1.0)
     assert quality_at_rate(curve, rate_at_quality(curve, 27.5)) == pytest.approx(27.5, abs=1e-6)
     assert rate_at_quality(curve, 50.0) is None
+
+
+def test_verdict_weighs_a_difference_against_the_seed_spread():
+    assert verdict(0.10, noise=0.013) == "holds"            # 0.10 dB > 2 x 0.013 dB
+    assert verdict(0.02, noise=0.013) == "within noise"
+    assert verdict(-0.10, noise=0.013) == "does not hold"
+    assert verdict(-5.0, noise=0.11, better="lower") == "holds"   # a BD-rate 5 points lower
+    assert verdict(0.1, noise=0.11, better="lower") == "within noise"
+    # across images: the whole bootstrap interval must clear the noise
+    assert verdict(-5.0, noise=0.11, interval=(-9.0, 1.0), better="lower") == "within noise"
+    assert verdict(-5.0, noise=0.11, interval=(-9.0, -1.0), better="lower") == "holds"
+    assert verdict(5.0, noise=0.11, interval=(1.0, 9.0), better="lower") == "does not hold"
+    assert {verdict(d, 0.05) for d in (-1, 0, 1)} == set(VERDICTS)
+    with pytest.raises(ValueError, match="does not contain"):
+        verdict(1.0, 0.1, interval=(2.0, 3.0))
+    with pytest.raises(ValueError, match="better"):
+        verdict(1.0, 0.1, better="up")
+
+
+def test_the_shipped_seed_spread_is_measured_on_three_seeds_at_least():
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "seed_spread.json"
+    spread = seed_spread(path)
+    runs = json.loads(path.read_text())["runs"]
+    assert len({r["seed"] for r in runs}) >= 3
+    for key in ("psnr", "bd_rate_vs_jpeg", "bd_rate_vs_hevc"):
+        values = [r[key] for r in runs]
+        assert spread[key] == pytest.approx(max(values) - min(values), abs=1e-9)

@@ -1,12 +1,15 @@
-"""Comparing rate-distortion curves: the BD table of every chapter, and a curve's point at a rate.
+"""Comparing rate-distortion curves: the BD table of every chapter, a curve's point at a rate, and
+verdicts that weigh a difference against the seed spread (:func:`verdict`).
 
 A curve is a list of rows with ``bpp`` and quality measures (``psnr``, ``ms_ssim``), as
 :func:`lic.evaluate.mean_curve` returns them.
 """
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 from scipy.interpolate import PchipInterpolator
@@ -127,3 +130,41 @@ def bootstrap_bd(anchor: Sequence[Mapping], test: Sequence[Mapping], metric: str
     else:
         low, high = (float(v) for v in np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]))
     return {"bd": estimate, "low": low, "high": high, "images": len(images), "resamples": len(draws)}
+
+
+#: What :func:`verdict` can say about a measured difference.
+VERDICTS = ("holds", "does not hold", "within noise")
+
+
+def verdict(difference: float, noise: float, interval: tuple[float, float] | None = None, *,
+            better: str = "higher", margin: float = 2.0) -> str:
+    """Whether a measured ``difference`` is an effect or noise: one of :data:`VERDICTS`.
+
+    ``difference`` is measured minus reference: 0 for "does A beat B", or a paper's claimed value
+    (then "holds" means "at least as good as claimed"). ``noise`` is how much identically trained
+    checkpoints differ on that measure (the seed spread, ``benchmarks/seed_spread.json``);
+    ``interval`` an optional confidence interval of the difference over images (a bootstrap). The
+    difference counts only beyond ``margin`` times the noise, and only if the whole interval,
+    widened by as much, lies on one side of zero. ``better`` says which direction is good:
+    ``"higher"`` (dB) or ``"lower"`` (BD-rate, bpp).
+    """
+    if better not in ("higher", "lower"):
+        raise ValueError(f"better must be 'higher' or 'lower', got {better!r}")
+    if noise < 0 or not math.isfinite(difference):
+        raise ValueError(f"need a finite difference and a noise >= 0, got {difference}, {noise}")
+    sign = 1.0 if better == "higher" else -1.0
+    low, high = interval if interval is not None else (difference, difference)
+    if not low <= difference <= high:
+        raise ValueError(f"the interval {interval} does not contain the difference {difference}")
+    worst, best = sorted((sign * low, sign * high))
+    slack = margin * noise
+    if worst > slack:
+        return "holds"
+    if best < -slack:
+        return "does not hold"
+    return "within noise"
+
+
+def seed_spread(path: str | Path) -> dict[str, float]:
+    """The spread (largest minus smallest) of each measure over the seeds of ``seed_spread.json``."""
+    return dict(json.loads(Path(path).read_text(encoding="utf-8"))["spread"])
