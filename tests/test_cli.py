@@ -237,3 +237,15 @@ def test_a_thin_image_gets_one_line_not_a_traceback(tmp_path, codec, shape, caps
     status = main(["compress", str(path), str(tmp_path / "thin.heic"), "--codec", codec, "--quality", "50"])
     err = capsys.readouterr().err
     assert status == 0 or (status == 1 and err.count("\n") == 1 and "cannot encode a" in err)
+
+
+def test_a_pillow_without_avif_gets_one_line_naming_the_version_needed(photo, tmp_path, monkeypatch, capsys):
+    """Colab's Pillow may predate AVIF (11.3): the codec says what to install, in one line."""
+    from lic import baselines
+
+    real = baselines.features.check
+    monkeypatch.setattr(baselines.features, "check", lambda name: False if name == "avif" else real(name))
+    out = tmp_path / "photo.avif"
+    assert main(["compress", str(photo), str(out), "--codec", "avif", "--quality", "50"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no AVIF support; install Pillow >= 11.3" in err and not out.exists()

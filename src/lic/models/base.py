@@ -254,6 +254,12 @@ class LearnedModel(nn.Module):
     #: latent rows each analysis strip borrows from its neighbours (:func:`analyze`)
     analysis_margin: int = STRIP_MARGIN
 
+    @property
+    def latent_stride(self) -> int:
+        """How many times smaller than the image the latent ``y`` is: ``stride``, unless a model pads
+        images further for a coarser latent of its own (a hyperprior's ``z``)."""
+        return self.stride
+
     def analysis_parts(self, rate: Rate) -> tuple[Callable[[torch.Tensor], torch.Tensor],
                                                   Callable[[torch.Tensor], torch.Tensor] | None]:
         """:meth:`analysis` as a local part, which strips of the image can compute, and a global
@@ -264,7 +270,7 @@ class LearnedModel(nn.Module):
         """:meth:`analysis` in bounded memory: its local part strip by strip for a large image
         (:func:`analyze`), then its global tail; a small image is analysed whole."""
         local, tail = self.analysis_parts(rate)
-        features = analyze(local, x, self.stride, self.analysis_margin)
+        features = analyze(local, x, self.latent_stride, self.analysis_margin)
         return features if tail is None else tail(features)
 
     def compress(self, x: torch.Tensor, rate: int = 0) -> bytes:

@@ -102,7 +102,8 @@ class MeanScaleHyperprior(LearnedModel):
     trained at ``lmbda`` on ``distortion`` (``"mse"`` or ``"ms-ssim"``, Wen et al.'s Table 4).
     ``ste``: the decoder sees rounded latents in training (as in Chapter 3)."""
 
-    stride = 64  # y is 1/16 of the image, z 1/64
+    stride = 64  # images are padded to a multiple of z's grid: y is 1/16 of the image, z 1/64
+    latent_stride = 16
     int8_modules = ("h_a", "h_s", "g_cm", "g_ep")
 
     def __init__(self, N: int = 128, M: int = 192, lmbda: float = LAMBDAS[2], context: str = "serial",
@@ -280,8 +281,10 @@ class MeanScaleHyperprior(LearnedModel):
         """The fewest bits of ``ẑ`` (its factorized tables) and ``ŷ`` (the most peaked Gaussian table
         for every latent), plus the 4-byte length."""
         self.check_rate(rate)
-        positions = (shape[0] // self.stride) * (shape[1] // self.stride)
-        return 32 + self.entropy.least_bits_for(positions) + positions * self.M * float(self.gaussian.least_bits().min())
+        z_positions = (shape[0] // self.stride) * (shape[1] // self.stride)
+        y_positions = (shape[0] // self.latent_stride) * (shape[1] // self.latent_stride)
+        return (32 + self.entropy.least_bits_for(z_positions)
+                + y_positions * self.M * float(self.gaussian.least_bits().min()))
 
     def decompress(self, payload: bytes, shape: tuple[int, int], rate: int = 0, workers: int = 1) -> torch.Tensor:
         self.check_rate(rate)
@@ -307,7 +310,7 @@ class MeanScaleHyperprior(LearnedModel):
         stream.finish()
         with one_thread():  # Wen's side information is a convolution of ψ: thread-independent too
             features = self.decoder_input(y_hat, psi)
-        return synthesize(lambda part: self.g_s(part), features, 16, workers, margin=self.strip_margin)
+        return synthesize(lambda part: self.g_s(part), features, self.latent_stride, workers, margin=self.strip_margin)
 
     @torch.no_grad()
     def estimate_bits(self, x: torch.Tensor, rate: int = 0) -> float:
