@@ -16,6 +16,7 @@ cells (set-up, imports, first computation). Any error fails the run. ``make cola
 
     python scripts/colab_simulation.py                     # every chapter, every cell
     python scripts/colab_simulation.py --cells 3 notebooks/05_context_models.ipynb
+    python scripts/colab_simulation.py --json benchmarks/results/colab.json   # the times the chapters quote
 """
 from __future__ import annotations
 
@@ -120,6 +121,8 @@ def main() -> None:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter in notebooks/")
     parser.add_argument("--cells", type=int, help="run only the first N code cells of each chapter")
     parser.add_argument("--workdir", type=Path, help="build the stand-in here and keep it (default: a temporary one)")
+    parser.add_argument("--json", type=Path, help="also write the times here (benchmarks/results/colab.json, "
+                                                  "which the chapters quote)")
     parser.add_argument("--execute", action="store_true", help=argparse.SUPPRESS)   # inside the stand-in
     args = parser.parse_args()
     if args.execute:
@@ -155,7 +158,13 @@ def main() -> None:
             failed.append(notebook.name)
             print(result.stderr.strip().splitlines()[-1] if result.stderr.strip() else result.stdout[-2000:],
                   file=sys.stderr)
-    print(json.dumps({"cells": args.cells or "all", "seconds": times, "python": sys.version.split()[0]}))
+    torch_version = subprocess.run([str(python), "-c", "import torch; print(torch.__version__)"], check=True,
+                                   capture_output=True, text=True).stdout.strip()
+    record = {"cells": args.cells or "all", "seconds": times, "cores": os.cpu_count(), "python": sys.version.split()[0],
+              "torch": torch_version, "date": time.strftime("%Y-%m-%d"), "failed": failed}
+    print(json.dumps(record))
+    if args.json:
+        args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     if failed:
