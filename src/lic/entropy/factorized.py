@@ -249,7 +249,7 @@ class FactorizedDensity(TableCoder):
         sets = self.pmf_sizes.numel() // self.channels
         if not 0 <= table_set < sets:
             raise ValueError(f"table set must be in 0..{sets - 1}, got {table_set}")
-        return table_set * self.channels + np.repeat(np.arange(self.channels), positions)
+        return table_set * self.channels + np.repeat(np.arange(self.channels, dtype=np.int32), positions)
 
     def least_bits_for(self, positions: int, table_set: int = 0) -> float:
         """The fewest bits that :meth:`compress` can spend on ``positions`` latent positions."""
@@ -275,7 +275,7 @@ class FactorizedDensity(TableCoder):
             arrays = short_strings.table_arrays(self)
             return [short_strings.encode(s.reshape(-1).numpy().astype(np.int64), tables, *arrays, self.precision)
                     for s in symbols]
-        return [self._encode(s.reshape(-1).numpy().astype(np.int64), tables) for s in symbols]
+        return [self._encode(s.reshape(-1).numpy().astype(np.int32), tables) for s in symbols]
 
     def decompress(self, strings: Sequence[bytes], shape: tuple[int, int], table_set: int = 0,
                    width: Width = 1.0, short: bool = False) -> Tensor:

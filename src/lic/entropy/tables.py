@@ -193,28 +193,27 @@ class TableStreamEncoder:
         return self.models
 
     def encode(self, values: np.ndarray, tables: np.ndarray) -> None:
-        values = np.asarray(values, dtype=np.int64).ravel()
-        tables = np.asarray(tables, dtype=np.int64).ravel()
-        if values.size and np.abs(values).max() >= MAX_ABS_SYMBOL:
+        values = np.asarray(values).ravel()
+        tables = np.asarray(tables).ravel()
+        if values.size and max(-int(values.min()), int(values.max())) >= MAX_ABS_SYMBOL:
             raise ValueError(f"latent values must satisfy |round(y - offset)| < 2**30, "
                              f"got {np.abs(values).max()}")
         order, starts, used = _groups(tables)
-        values = values[order]
-        tables = tables[order]
-        offsets = self.offsets[tables]
-        escape = self.sizes[tables] - 1
-        index = values - offsets
-        outside = (index < 0) | (index >= escape)
-        index[outside] = escape[outside]
-        # escaped values: distance beyond the support, sign in the lowest bit
-        below = values < offsets
-        excess = np.where(below, offsets - 1 - values, values - (offsets + escape))
-        escaped = (2 * excess + below)[outside]
         models = self._model_dict(used)
-        symbols = index.astype(np.int32)
-        for m, a, b in zip(used, starts[:-1], starts[1:]):
-            self.encoder.encode(symbols[a:b], models[int(m)])
-        _encode_escapes(self.encoder, escaped)
+        escaped = []
+        for m, a, b in zip(used, starts[:-1], starts[1:]):  # one table at a time: memory of one group
+            part = (values[a:b] if order is None else values[order[a:b]]).astype(np.int64)
+            offset, escape = self.offsets[m], self.sizes[m] - 1
+            index = part - offset
+            outside = (index < 0) | (index >= escape)
+            if outside.any():
+                # escaped values: distance beyond the support, sign in the lowest bit
+                value = part[outside]
+                below = value < offset
+                escaped.append(2 * np.where(below, offset - 1 - value, value - (offset + escape)) + below)
+                index[outside] = escape
+            self.encoder.encode(index.astype(np.int32), models[int(m)])
+        _encode_escapes(self.encoder, np.concatenate(escaped) if escaped else np.zeros(0, np.int64))
 
     def finish(self) -> bytes:
         return self.encoder.get_compressed().astype("<u4").tobytes()
@@ -239,29 +238,32 @@ class TableStreamDecoder:
             raise BitstreamError(f"corrupt entropy-coded string ({err})") from err
 
     def decode(self, tables: np.ndarray) -> np.ndarray:
-        tables = np.asarray(tables, dtype=np.int64).ravel()
+        tables = np.asarray(tables).ravel()
         order, starts, used = _groups(tables)
-        sorted_tables = tables[order]
+        values = np.empty(tables.size, dtype=np.int64)  # in the coding order (grouped by table)
+        escapes = []
         try:
             missing = [int(m) for m in used if int(m) not in self.models]
             if missing:
                 self.models.update(self.coder._models(np.asarray(missing)))
-            parts = [self.decoder.decode(self.models[int(m)], int(b - a))
-                     for m, a, b in zip(used, starts[:-1], starts[1:])]
-            index = np.concatenate(parts).astype(np.int64) if parts else np.zeros(0, np.int64)
-            escape = self.sizes[sorted_tables] - 1
-            offsets = self.offsets[sorted_tables]
-            outside = index == escape
-            escaped = _decode_escapes(self.decoder, int(outside.sum()))
+            for m, a, b in zip(used, starts[:-1], starts[1:]):
+                index = self.decoder.decode(self.models[int(m)], int(b - a)).astype(np.int64)
+                values[a:b] = index + self.offsets[m]
+                escapes.append(a + np.flatnonzero(index == self.sizes[m] - 1))
+            outside = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
+            escaped = _decode_escapes(self.decoder, int(outside.size))
         except BitstreamError:
             raise
         except Exception as err:  # constriction reports invalid data in several ways
             raise BitstreamError(f"corrupt entropy-coded string ({err})") from err
-        values = offsets + index
-        below = (escaped & 1).astype(bool)
-        excess = escaped >> 1
-        values[outside] = np.where(below, offsets[outside] - 1 - excess,
-                                   offsets[outside] + escape[outside] + excess)
+        if outside.size:
+            table = tables[outside] if order is None else tables[order[outside]]
+            offsets, escape = self.offsets[table], self.sizes[table] - 1
+            below = (escaped & 1).astype(bool)
+            excess = escaped >> 1
+            values[outside] = np.where(below, offsets - 1 - excess, offsets + escape + excess)
+        if order is None:
+            return values
         out = np.empty_like(values)
         out[order] = values
         return out
@@ -272,11 +274,12 @@ class TableStreamDecoder:
             raise BitstreamError("corrupt entropy-coded string: data left over after decoding")
 
 
-def _groups(tables: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Stable sort by table: (order, group boundaries, table of each group)."""
+def _groups(tables: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
+    """Stable sort by table: (order, group boundaries, table of each group); ``order`` is None
+    when the tables are sorted already (a factorized prior's channel-major latents)."""
     sizes = np.bincount(tables) if tables.size else np.zeros(0, dtype=np.int64)
-    if tables.size and np.all(tables[1:] >= tables[:-1]):
-        order = np.arange(tables.size)
+    if tables.size == 0 or np.all(tables[1:] >= tables[:-1]):
+        order = None
     else:  # small integer keys: numpy's stable sort is then a fast radix sort
         key = tables.astype(np.uint16) if sizes.size <= 1 << 16 else tables
         order = np.argsort(key, kind="stable")
