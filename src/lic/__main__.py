@@ -89,14 +89,20 @@ def _compress(args: argparse.Namespace) -> None:
     from .metrics import bpp
 
     codec = _codec_with_effort(args.codec, args.effort)
-    quality = codec.check_quality(args.quality)
+    quality = None if args.quality is None else codec.check_quality(args.quality)
     output = _check_output(args.output, args.input)
     image = load_image(args.input)
-    data = codec.compress(image, quality)
+    if quality is None:
+        from .rate_target import compress_to_rate
+
+        quality, data = compress_to_rate(codec, image, args.target_bpp)
+    else:
+        data = codec.compress(image, quality)
     _write_atomically(output, data)
     h, w = image.shape[-2:]
     effort = f", effort {args.effort}" if args.effort else ""
-    print(f"{args.output}: {len(data)} bytes, {bpp(data, h, w):.4f} bpp ({args.codec}, quality {args.quality}{effort})")
+    target = f", the highest within {args.target_bpp:g} bpp" if args.target_bpp else ""
+    print(f"{args.output}: {len(data)} bytes, {bpp(data, h, w):.4f} bpp ({args.codec}, quality {quality}{target}{effort})")
 
 
 def _decompress(args: argparse.Namespace) -> None:
@@ -131,6 +137,9 @@ def _eval(args: argparse.Namespace) -> None:
     from .evaluate import evaluate, images_from_folder, mean_curve, save_json
 
     codec = _codec_with_effort(args.codec, args.effort)
+    if args.target_bpp:
+        _eval_at_rates(codec, args)
+        return
     points = evaluate(codec, args.quality, images_from_folder(args.images), progress=not args.quiet)
     print(f"{'quality':>8} {'bpp':>8} {'PSNR':>8} {'MS-SSIM':>8} {'enc s':>7} {'dec s':>7}")
     for row in mean_curve(points):
@@ -138,6 +147,26 @@ def _eval(args: argparse.Namespace) -> None:
               f"{row['encode_s']:>7.3f} {row['decode_s']:>7.3f}")
     if args.json:
         save_json(points, args.json)
+        print(f"wrote {args.json}")
+
+
+def _eval_at_rates(codec, args: argparse.Namespace) -> None:  # noqa: ANN001
+    from dataclasses import asdict
+
+    import numpy as np
+
+    from .evaluate import images_from_folder
+    from .rate_target import evaluate_at_rates
+
+    points = evaluate_at_rates(codec, args.target_bpp, images_from_folder(args.images))
+    print(f"{'target':>8} {'bpp':>8} {'PSNR':>8} {'MS-SSIM':>8} {'search s':>9}  qualities")
+    for target in args.target_bpp:
+        rows = [p for p in points if p.target_bpp == target]
+        mean = {k: float(np.mean([getattr(p, k) for p in rows])) for k in ("bpp", "psnr", "ms_ssim", "search_s")}
+        print(f"{target:>8g} {mean['bpp']:>8.4f} {mean['psnr']:>8.3f} {mean['ms_ssim']:>8.5f} {mean['search_s']:>9.2f}  "
+              f"{sorted({p.quality for p in rows})}")
+    if args.json:
+        Path(args.json).write_text(json.dumps([asdict(p) for p in points], indent=1) + "\n", encoding="utf-8")
         print(f"wrote {args.json}")
 
 
@@ -159,7 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input")
     p.add_argument("output")
     p.add_argument("--codec", required=True)
-    p.add_argument("--quality", type=int, required=True)
+    level = p.add_mutually_exclusive_group(required=True)
+    level.add_argument("--quality", type=int)
+    level.add_argument("--target-bpp", type=float, help="the highest quality whose stream has at most this many "
+                                                         "bits per pixel of this image")
     p.add_argument("--effort", type=int, default=0, help=EFFORT_HELP)
     p.set_defaults(func=_compress)
 
@@ -180,7 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="rate-distortion points of a codec over a folder of images")
     p.add_argument("--codec", required=True)
-    p.add_argument("--quality", type=int, nargs="+", help="default: the codec's own qualities (lic codecs -v)")
+    level = p.add_mutually_exclusive_group()
+    level.add_argument("--quality", type=int, nargs="+", help="default: the codec's own qualities (lic codecs -v)")
+    level.add_argument("--target-bpp", type=float, nargs="+",
+                       help="instead of qualities: per image, the highest quality within each of these rates")
     p.add_argument("--images", required=True, help="folder of images, e.g. data/validation")
     p.add_argument("--effort", type=int, default=0, help=EFFORT_HELP)
     p.add_argument("--json", help="write per-image and mean results here")
