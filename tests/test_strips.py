@@ -44,3 +44,20 @@ def test_strips_reproduce_the_whole_image_for_every_learned_codec(name, crop, mo
         assert torch.allclose(strips, whole, atol=1e-3), (strips - whole).abs().max()
         streamed = codec.decompress(stream)  # the synthesis in strips too
     assert (streamed - decoded).abs().max() <= 1 / 255
+
+
+def test_the_progressive_codec_codes_large_images_in_batches_of_tiles(crop, monkeypatch):
+    from lic.metrics import psnr
+    from lic.models import ashok2019
+
+    codec = get_codec("ashok2019")
+    whole = codec.decompress(codec.compress(crop, 26))
+    monkeypatch.setattr(ashok2019, "TILE_BATCH", 5)  # 256 x 96: 24 tiles of 32 px, 5 batches
+    stream = codec.compress(crop, 26)
+    batched = codec.decompress(stream)
+    torch.set_num_threads(2)
+    try:
+        assert torch.equal(codec.decompress(stream), batched)
+    finally:
+        torch.set_num_threads(1)
+    assert abs(psnr(crop, batched) - psnr(crop, whole)) < 0.05

@@ -49,6 +49,11 @@ from ..entropy import FactorizedDensity, estimate_bits
 from .base import LAMBDAS, training_psnr
 from .registry import register_model
 
+#: Bounded memory: the encoder codes at most this many tiles at a time (a 4-Mpx image of 32-pixel
+#: tiles in one piece) and the decoder updates its canvases in the same batches, so that both
+#: compute the same canvases whatever the image's size.
+TILE_BATCH = 4096
+
 
 def glimpse_geometry(omega: torch.Tensor, size: int, grid: int) -> tuple[torch.Tensor, ...]:
     """``(x, y, δ, γ)`` from ``Ω = (x̂, ŷ, δ̂)`` ``[B, 3]``: the paper's equations, as written.
@@ -253,15 +258,33 @@ class RecurrentAttentionCodec(nn.Module):
           codeword to improve the canvas, so the encoder checks: decoding more rounds of a stream
           never lowers the PSNR of any tile, nor of the image.
 
-        The encoder decodes each round as the decoder will, so the glimpses read the error the
-        decoder really has. A tile's error is measured as :func:`lic.metrics.psnr` measures the
+        Tiles are coded in batches of :data:`TILE_BATCH` (bounded memory); a round's string holds
+        the codewords of every batch. The encoder decodes each round as the decoder will, so the
+        glimpses read the error the decoder really has. A tile's error is measured as :func:`lic.metrics.psnr` measures the
         decoded image: its 8-bit values (a grey canvas on every channel) against the input ``x``,
         exactly, in integers, over the pixels where ``valid`` ``[n, 1, S, S]`` is 1: the image's own
         pixels, not the padding of tiles that cross its border (default: every pixel).
         """
-        target = self.target(x)
-        n, limit = len(x), codewords or self.sessions
+        limit = codewords or self.sessions
         valid = torch.ones_like(x[:, :1]) if valid is None else valid
+        counts, latents = [], []  # per batch: its tiles' counts, and its codewords of each round
+        for start in range(0, len(x), TILE_BATCH):
+            batch = slice(start, start + TILE_BATCH)
+            batch_counts, batch_latents = self._code_batch(x[batch], valid[batch], limit, target_psnr)
+            counts += batch_counts.tolist()
+            latents.append(batch_latents)
+        rounds = []
+        for r in range(max(len(b) for b in latents) if latents else 0):  # each round: all its tiles, in tile order
+            latent = torch.cat([b[r] for b in latents if len(b) > r], dim=2)
+            rounds.append(self.entropy.compress(latent, short=True)[0])
+        return counts, rounds
+
+    def _code_batch(self, x: torch.Tensor, valid: torch.Tensor, limit: int,
+                    target_psnr: float | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """:meth:`compress_tiles` for one batch of tiles: their counts, and for each round the
+        codewords ``[1, code, k, 1]`` of its tiles that code in it (before rounding)."""
+        target = self.target(x)
+        n = len(x)
         pixels = (valid.flatten(1).sum(dim=1) * x.shape[1]).double().clamp_min(1)
         x8 = x.float().clamp(0, 1).mul(255).round().double()
 
@@ -301,11 +324,11 @@ class RecurrentAttentionCodec(nn.Module):
             active = chosen
             canvas[active] += update
             counts[active] += 1
-            rounds.append(string)
+            rounds.append(latent)
             mse[active] = error(canvas[active], active)
             if target_psnr is not None:
                 active &= 10 * torch.log10(255**2 / mse.clamp_min(1e-12)) < target_psnr
-        return counts.tolist(), rounds
+        return counts, rounds
 
     def _decoded_rounds(self, counts: list[int], rounds: list[bytes]) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """For each round: the mask of the tiles it codes, and their decoded codewords ``[1, code, k, 1]``."""
@@ -323,7 +346,11 @@ class RecurrentAttentionCodec(nn.Module):
         rounds (a stream cut after any round gives a coarser image: quality-progressive decoding)."""
         canvas = torch.zeros(len(counts), self.channels, self.size, self.size)
         for active, decoded in self._decoded_rounds(counts, rounds):
-            canvas[active] += self._update(decoded.permute(2, 1, 0, 3))
+            coding = torch.nonzero(active).flatten()
+            for start in range(0, len(counts), TILE_BATCH):  # the encoder's batches: the same arithmetic
+                lo, hi = (int(i) for i in torch.searchsorted(coding, torch.tensor([start, start + TILE_BATCH])))
+                if hi > lo:
+                    canvas[coding[lo:hi]] += self._update(decoded[:, :, lo:hi].permute(2, 1, 0, 3))
         return canvas
 
     @torch.no_grad()
