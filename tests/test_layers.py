@@ -1,4 +1,5 @@
-"""GDN / IGDN against the per-pixel formula, their bounded parameters, and masked convolutions."""
+"""GDN / IGDN against the per-pixel formula and their bounded parameters (the masked convolutions of
+the context models are tested in test_minnen2018.py)."""
 import pytest
 import torch
 
