@@ -21,13 +21,7 @@ from lic.train import load_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Each test starts on one thread (some set two to compare); the suite's setting comes back after."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # conftest: one thread, restored afterwards
 
 
 @pytest.fixture(scope="module")

@@ -46,7 +46,7 @@ from torch import nn
 from ..codec import BitstreamError
 from ..data import luminance
 from ..entropy import FactorizedDensity, estimate_bits
-from .base import LAMBDAS, training_psnr
+from .base import LAMBDAS, one_thread, training_psnr
 from .registry import register_model
 
 #: Bounded memory: the encoder codes at most this many tiles at a time (a 4-Mpx image of 32-pixel
@@ -234,12 +234,8 @@ class RecurrentAttentionCodec(nn.Module):
     def _update(self, latent: torch.Tensor) -> torch.Tensor:
         """``W_upconv(latent)`` on one thread, so that encoder and decoder (which decode the same
         tiles of a round in the same order) compute bit-identical canvases."""
-        threads = torch.get_num_threads()
-        torch.set_num_threads(1)
-        try:
+        with one_thread():
             return self.decode_codeword(latent)
-        finally:
-            torch.set_num_threads(threads)
 
     @torch.no_grad()
     def compress_tiles(self, x: torch.Tensor, target_psnr: float | None = None, codewords: int | None = None,

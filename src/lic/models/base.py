@@ -17,8 +17,9 @@ reconstructs something other than the RGB image (luminance) overrides :meth:`tar
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import pytorch_msssim
 import torch
@@ -113,6 +114,18 @@ def synthesize(g_s: Callable[[torch.Tensor], torch.Tensor], y_hat: torch.Tensor,
     finally:
         torch.set_num_threads(threads)
     return torch.cat(parts, dim=-2).contiguous()
+
+
+@contextmanager
+def one_thread() -> Iterator[None]:
+    """Run the block on one intra-op thread (then restore the caller's thread count): what encoder
+    and decoder must compute alike, bit for bit, whatever thread count the caller set."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 def has_coding_tables(model: nn.Module) -> bool:

@@ -30,8 +30,7 @@ always uses channels-last).
 from __future__ import annotations
 
 import struct
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -43,7 +42,7 @@ from ..entropy.gaussian import GaussianConditional
 from ..entropy.tables import TableStreamDecoder, TableStreamEncoder
 from ..layers import GDN
 from .balle2017 import FactorizedPrior, conv, deconv
-from .base import DISTORTIONS, LAMBDAS, LearnedModel, Rate, synthesize
+from .base import DISTORTIONS, LAMBDAS, LearnedModel, Rate, one_thread, synthesize
 from .registry import CodecSpec, register_model
 
 CONTEXTS = ("serial", "checkerboard", "none")
@@ -83,17 +82,6 @@ def anchors(height: int, width: int, device: torch.device | None = None) -> torc
     """The checkerboard's anchor positions, ``(h + w)`` even: a ``[1, 1, H, W]`` 0/1 mask."""
     h, w = torch.meshgrid(torch.arange(height, device=device), torch.arange(width, device=device), indexing="ij")
     return ((h + w) % 2 == 0).float()[None, None]
-
-
-@contextmanager
-def one_thread() -> Iterator[None]:
-    """Run the block on one intra-op thread (then restore the caller's thread count)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 @register_model("minnen2018", codec=SPEC)
