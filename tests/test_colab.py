@@ -112,3 +112,18 @@ def test_glue_with_myst_nb_is_myst_nbs(monkeypatch):
     monkeypatch.setattr(lic.notebook, "_myst_glue", lambda *a, **k: calls.append((a, k)))
     lic.notebook.glue("a", 1.5, display=False)
     assert calls == [(("a", 1.5), {"display": False})]
+
+
+def test_colab_minutes_reads_the_record_and_refuses_a_missing_or_failed_chapter(tmp_path):
+    import json
+
+    import pytest
+
+    from lic.notebook import colab_minutes
+
+    record = tmp_path / "colab.json"
+    record.write_text(json.dumps({"seconds": {"a.ipynb": 93.0, "b.ipynb": 10.0}, "failed": ["b.ipynb"]}))
+    assert colab_minutes("a.ipynb", record) == 1.6
+    for missing in ("b.ipynb", "c.ipynb"):
+        with pytest.raises(KeyError, match="no successful run"):
+            colab_minutes(missing, record)
