@@ -201,18 +201,22 @@ class TableStreamEncoder:
         order, starts, used = _groups(tables)
         models = self._model_dict(used)
         escaped = []
-        for m, a, b in zip(used, starts[:-1], starts[1:]):  # one table at a time: memory of one group
+        for g0, g1 in _batches(starts):  # a few groups at a time: bounded memory for huge steps
+            a, b = starts[g0], starts[g1]
             part = (values[a:b] if order is None else values[order[a:b]]).astype(np.int64)
-            offset, escape = self.offsets[m], self.sizes[m] - 1
-            index = part - offset
+            table = np.repeat(used[g0:g1], np.diff(starts[g0:g1 + 1]))
+            offsets, escape = self.offsets[table], self.sizes[table] - 1
+            index = part - offsets
             outside = (index < 0) | (index >= escape)
             if outside.any():
                 # escaped values: distance beyond the support, sign in the lowest bit
-                value = part[outside]
+                value, offset = part[outside], offsets[outside]
                 below = value < offset
-                escaped.append(2 * np.where(below, offset - 1 - value, value - (offset + escape)) + below)
-                index[outside] = escape
-            self.encoder.encode(index.astype(np.int32), models[int(m)])
+                escaped.append(2 * np.where(below, offset - 1 - value, value - (offset + escape[outside])) + below)
+                index[outside] = escape[outside]
+            symbols = index.astype(np.int32)
+            for m, s0, s1 in zip(used[g0:g1], starts[g0:g1] - a, starts[g0 + 1:g1 + 1] - a):
+                self.encoder.encode(symbols[s0:s1], models[int(m)])
         _encode_escapes(self.encoder, np.concatenate(escaped) if escaped else np.zeros(0, np.int64))
 
     def finish(self) -> bytes:
@@ -246,10 +250,13 @@ class TableStreamDecoder:
             missing = [int(m) for m in used if int(m) not in self.models]
             if missing:
                 self.models.update(self.coder._models(np.asarray(missing)))
-            for m, a, b in zip(used, starts[:-1], starts[1:]):
-                index = self.decoder.decode(self.models[int(m)], int(b - a)).astype(np.int64)
-                values[a:b] = index + self.offsets[m]
-                escapes.append(a + np.flatnonzero(index == self.sizes[m] - 1))
+            for g0, g1 in _batches(starts):
+                parts = [self.decoder.decode(self.models[int(m)], int(n))
+                         for m, n in zip(used[g0:g1], np.diff(starts[g0:g1 + 1]))]
+                index = np.concatenate(parts).astype(np.int64)
+                table = np.repeat(used[g0:g1], np.diff(starts[g0:g1 + 1]))
+                values[starts[g0]:starts[g1]] = index + self.offsets[table]
+                escapes.append(starts[g0] + np.flatnonzero(index == self.sizes[table] - 1))
             outside = np.concatenate(escapes) if escapes else np.zeros(0, np.int64)
             escaped = _decode_escapes(self.decoder, int(outside.size))
         except BitstreamError:
@@ -257,7 +264,7 @@ class TableStreamDecoder:
         except Exception as err:  # constriction reports invalid data in several ways
             raise BitstreamError(f"corrupt entropy-coded string ({err})") from err
         if outside.size:
-            table = tables[outside] if order is None else tables[order[outside]]
+            table = used[np.searchsorted(starts, outside, side="right") - 1]
             offsets, escape = self.offsets[table], self.sizes[table] - 1
             below = (escaped & 1).astype(bool)
             excess = escaped >> 1
@@ -272,6 +279,21 @@ class TableStreamDecoder:
         """Raise :class:`BitstreamError` if data is left over after the last step."""
         if not self.decoder.maybe_exhausted():
             raise BitstreamError("corrupt entropy-coded string: data left over after decoding")
+
+
+#: Range coding handles at most about this many symbols at once (whole groups of one table, at least
+#: one group): the memory of a huge step stays bounded, and a small step is one vectorised batch.
+SYMBOLS_AT_ONCE = 1 << 20
+
+
+def _batches(starts: np.ndarray) -> list[tuple[int, int]]:
+    """Consecutive runs ``[g0, g1)`` of groups (boundaries ``starts``) of about SYMBOLS_AT_ONCE symbols."""
+    runs, g, n = [], 0, len(starts) - 1
+    while g < n:
+        h = max(g + 1, int(np.searchsorted(starts, starts[g] + SYMBOLS_AT_ONCE, side="right")) - 1)
+        runs.append((g, min(h, n)))
+        g = min(h, n)
+    return runs
 
 
 def _groups(tables: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
