@@ -11,6 +11,8 @@ worker held before, and with a 20-second time limit. Each outcome is one of:
 - ``refused``: :class:`lic.codec.BitstreamError` (the one clear line that the CLI prints);
 - ``decoded``: an image of the right type; for the book's containers, when the checksum was not
   recomputed and the bytes changed, this is ``silent`` instead: damage that got through;
+- ``cut``: a progressive stream cut short between rounds, decoded to the coarser image of the rounds
+  it holds, as designed, and reported as such (``ProgressiveCodec.rounds``; the CLI prints a note);
 - ``crash`` (any other exception), ``memory`` (MemoryError), ``hang`` (no answer in 20 s).
 
 ``crash``, ``memory``, ``hang`` and ``silent`` are failures. Pillow's formats carry no checksum, so
@@ -137,7 +139,11 @@ def _worker(conn) -> None:
             image = codec.decompress(data)
             ok = isinstance(image, torch.Tensor) and image.ndim == 3 and image.shape[0] == 3 and \
                 image.is_floating_point() and bool(image.min() >= 0) and bool(image.max() <= 1)
-            conn.send(("decoded", tuple(image.shape)) if ok else ("crash", f"bad image {getattr(image, 'shape', image)}"))
+            held, written = codec.rounds(data) if ok and hasattr(codec, "rounds") else (0, 0)
+            if held < written:
+                conn.send(("cut", f"{held} of {written} rounds"))
+            else:
+                conn.send(("decoded", tuple(image.shape)) if ok else ("crash", f"bad image {getattr(image, 'shape', image)}"))
         except BitstreamError as err:
             conn.send(("refused", str(err)))
         except MemoryError:

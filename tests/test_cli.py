@@ -122,6 +122,17 @@ def test_truncate_keeps_the_first_rounds_of_a_progressive_stream(tmp_path, capsy
     assert main(["truncate", str(full), str(cut), "--rounds", "0"]) == 1   # a stream needs a round
 
 
+def test_decompress_says_when_a_progressive_stream_was_cut_short(tmp_path, photo, capsys):
+    full, cut, png = tmp_path / "full.lic", tmp_path / "cut.lic", tmp_path / "out.png"
+    assert main(["compress", str(photo), str(full), "--codec", "ashok2019", "--quality", "99"]) == 0
+    assert main(["decompress", str(full), str(png)]) == 0
+    assert "note:" not in capsys.readouterr().out   # the whole stream: nothing to say
+    assert main(["truncate", str(full), str(cut), "--rounds", "1"]) == 0
+    assert main(["decompress", str(cut), str(png)]) == 0
+    note = capsys.readouterr().out.strip().splitlines()[-1]
+    assert note.startswith("note: the stream holds 1 of the ") and "cut short between rounds" in note
+
+
 def test_truncate_refuses_a_stream_that_is_not_progressive(tmp_path, photo, capsys):
     jpeg, cut = tmp_path / "photo.jpg", tmp_path / "cut.lic"
     assert main(["compress", str(photo), str(jpeg), "--codec", "jpeg", "--quality", "50"]) == 0

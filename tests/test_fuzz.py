@@ -61,6 +61,18 @@ def test_the_harness_reports_what_a_bad_decoder_does(answer, failure):
     assert result["outcomes"].get(failure, 0) > 0 and result["failures"][0]["outcome"] == failure
 
 
+def test_a_progressive_stream_cut_between_rounds_is_reported_as_cut_not_silent(decoder):
+    """Cutting ashok2019's stream between rounds is its design (a coarser image), not damage that got
+    through: the worker asks the codec how many rounds the stream holds and reports ``cut``."""
+    from lic.progressive_codec import ProgressiveCodec
+
+    decoder.stop()
+    stream = max(fuzz.seed_streams("ashok2019"), key=len)
+    assert decoder.decode("ashok2019", stream)[0] == "decoded"
+    outcome, detail = decoder.decode("ashok2019", ProgressiveCodec.truncate(stream, 1))
+    assert outcome == "cut" and detail.startswith("1 of ") and "cut" not in fuzz.FAILURES
+
+
 def test_an_allocation_beyond_the_limit_is_caught(monkeypatch):
     """With the size cap lifted, a stream that claims 65535x32768 px, with as many bytes as such an
     image needs at least, makes the decoder ask for gigabytes: the worker's address-space limit turns

@@ -115,12 +115,17 @@ def _decompress(args: argparse.Namespace) -> None:
     pil_format = _image_format(output)
     data = Path(args.input).read_bytes()
     decoder = args.codec or decoder_name(data)
-    image = get_codec(decoder).decompress(data)
+    codec = get_codec(decoder)
+    image = codec.decompress(data)
     buffer = io.BytesIO()
     Image.fromarray(to_uint8(image)).save(buffer, pil_format)
     _write_atomically(output, buffer.getvalue())
     print(f"{args.output}: {image.shape[2]}x{image.shape[1]} decoded with {decoder}"
           + ("" if args.codec else " (chosen from the file's first bytes; --codec chooses another)"))
+    held, written = codec.rounds(data) if hasattr(codec, "rounds") else (0, 0)
+    if held < written:   # a progressive stream cut short: say so, the image is the coarser one
+        print(f"note: the stream holds {held} of the {written} rounds its encoder wrote (cut short between "
+              f"rounds): this is the coarser image that {held} round(s) give")
 
 
 def _truncate(args: argparse.Namespace) -> None:

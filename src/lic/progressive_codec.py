@@ -96,6 +96,13 @@ class ProgressiveCodec(Codec):
         image = crop_to(untile(canvas, ph, pw)[0], header.height, header.width).clamp(0, 1)
         return image.expand(3, -1, -1).contiguous() if image.shape[0] == 1 else image
 
+    def rounds(self, data: bytes) -> tuple[int, int]:
+        """``(held, written)``: the rounds that ``data`` holds, and how many its encoder wrote (the
+        largest codeword count of a tile). Fewer held than written: the stream was cut short between
+        rounds, and decodes to the coarser image of the rounds it holds."""
+        header, index, chunks = unpack_progressive(data)
+        return len(chunks), max(_unpack_counts(index, self._tiles(header.height, header.width)[2]))
+
     @staticmethod
     def truncate(data: bytes, rounds: int) -> bytes:
         """The prefix of a stream that holds its first ``rounds`` rounds (a coarser image)."""
