@@ -40,7 +40,7 @@ notebooks: $(STAMP)
 colab: $(STAMP)
 	$(BIN)/python scripts/colab_simulation.py
 
-# 10 000 damaged streams per codec through scripts/fuzz.py (about 2 h on one core); counts in
+# 10 000 damaged streams per codec through scripts/fuzz.py (about 7 minutes on one core); counts in
 # benchmarks/fuzz.json. make test runs 200 per codec.
 fuzz: $(STAMP)
 	$(BIN)/python scripts/fuzz.py --per-codec 10000 --json benchmarks/fuzz.json

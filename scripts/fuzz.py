@@ -18,7 +18,7 @@ worker held before, and with a 20-second time limit. Each outcome is one of:
 ``crash``, ``memory``, ``hang`` and ``silent`` are failures. Pillow's formats carry no checksum, so
 a flipped bit inside their data may decode to a wrong image: for them ``decoded`` is only counted.
 
-    python scripts/fuzz.py --per-codec 10000 --json benchmarks/fuzz.json   # make fuzz (hours)
+    python scripts/fuzz.py --per-codec 10000 --json benchmarks/fuzz.json   # make fuzz (minutes)
     python scripts/fuzz.py --per-codec 200 --codec wen2019                  # quick
 """
 from __future__ import annotations
