@@ -73,3 +73,37 @@ def test_the_shipped_seed_spread_is_measured_on_three_seeds_at_least():
     for key in ("psnr", "bd_rate_vs_jpeg", "bd_rate_vs_hevc"):
         values = [r[key] for r in runs]
         assert spread[key] == pytest.approx(max(values) - min(values), abs=1e-9)
+
+
+def _per_image(gains_db: dict[str, float], codec: str = "c") -> list:
+    """Per-image points (``lic.evaluate.Point``) of curves shifted by each image's gain."""
+    from lic.evaluate import Point
+
+    return [Point(codec, q, image, 64, 64, 100, r["bpp"], r["psnr"], r["ms_ssim"], 0.0, 0.0)
+            for image, gain in gains_db.items() for q, r in enumerate(_curve(gain))]
+
+
+def test_bootstrap_bd_gives_an_interval_over_images_and_a_verdict():
+    from lic.compare import bd_verdict, bootstrap_bd
+
+    anchor = _per_image({f"im{i}": 0.0 for i in range(8)})
+    everywhere = _per_image({f"im{i}": 1.0 for i in range(8)})          # 1 dB better on every image
+    mixed = _per_image({f"im{i}": (3.0 if i % 2 else -3.0) + 0.2 for i in range(8)})   # wins half, loses half
+    steady = bootstrap_bd(anchor, everywhere)
+    assert steady["bd"] < -5 and steady["low"] == pytest.approx(steady["high"], abs=1e-6)   # no spread
+    spread = bootstrap_bd(anchor, mixed)
+    assert spread["low"] < spread["bd"] < spread["high"] and spread["high"] - spread["low"] > 20
+    assert bd_verdict(anchor, everywhere, noise=0.11)["verdict"] == "holds"
+    assert bd_verdict(anchor, mixed, noise=0.11)["verdict"] == "within noise"   # a small mean gain, a wide interval
+    assert bd_verdict(everywhere, anchor, noise=0.11)["verdict"] == "does not hold"
+    with pytest.raises(ValueError, match="same images"):
+        bootstrap_bd(anchor, _per_image({"other": 0.0}))
+
+
+def test_bd_table_with_points_shows_each_interval():
+    from lic.evaluate import mean_curve
+
+    points = {"jpeg": _per_image({f"im{i}": 0.0 for i in range(6)}, "jpeg"),
+              "ours": _per_image({f"im{i}": 0.5 * i for i in range(6)}, "ours")}
+    text = str(bd_table({name: mean_curve(p) for name, p in points.items()}, points=points))
+    assert "95 % interval" in text and text.count("[") >= 2

@@ -6,6 +6,7 @@ A curve is a list of rows with ``bpp`` and quality measures (``psnr``, ``ms_ssim
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Mapping, Sequence
@@ -36,16 +37,20 @@ def bd(anchor: Curve, test: Curve, metric: str = "psnr", kind: str = "rate") -> 
 
 
 def bd_table(curves: Mapping[str, Curve], anchor: str = "jpeg", tests: Sequence[str] | None = None,
-             metrics: Sequence[str] = ("psnr", "ms_ssim")) -> Table:
+             metrics: Sequence[str] = ("psnr", "ms_ssim"), points: Mapping[str, Sequence] | None = None) -> Table:
     """BD-rate of each codec in ``tests`` (default: all but the anchor) against ``anchor``.
 
     Where two curves share no quality range, the BD-rate is "n/a" and the table gives the
-    BD-PSNR (average dB gained at equal rate) instead, with each codec's PSNR range.
+    BD-PSNR (average dB gained at equal rate) instead, with each codec's PSNR range. With
+    ``points`` (each codec's per-image points, as :func:`lic.evaluate.evaluate` gives them), every
+    BD-rate also gets its 95 % bootstrap interval over the images (:func:`bootstrap_bd`).
     """
     tests = [c for c in curves if c != anchor] if tests is None else list(tests)
     rows, columns = [], {"codec": ("codec", None), "range": ("PSNR range (dB)", None)}
     for metric in metrics:
         columns[metric] = (f"BD-rate {_NAMES.get(metric, metric)} (%)", "+.1f")
+        if points is not None:
+            columns[f"{metric}_ci"] = ("95 % interval", None)
     columns["bd_psnr"] = ("BD-PSNR (dB)", "+.2f")
     for name in tests:
         psnrs = [r["psnr"] for r in curves[name]]
@@ -53,6 +58,8 @@ def bd_table(curves: Mapping[str, Curve], anchor: str = "jpeg", tests: Sequence[
         for metric in metrics:
             value = bd(curves[anchor], curves[name], metric)
             row[metric] = "n/a" if value is None else value
+            if points is not None:
+                row[f"{metric}_ci"] = interval_text(bootstrap_bd(points[anchor], points[name], metric))
         value = bd(curves[anchor], curves[name], "psnr", kind="quality")
         row["bd_psnr"] = "n/a" if value is None else value
         rows.append(row)
@@ -90,6 +97,11 @@ def rate_at_quality(curve: Curve, value: float, metric: str = "psnr") -> float |
     return float(10 ** PchipInterpolator(qualities, np.log10([r["bpp"] for r in rows]))(value))
 
 
+def _as_rows(points: Sequence) -> list[Mapping]:
+    """Per-image points as mappings (:class:`lic.evaluate.Point` dataclasses or stored dicts)."""
+    return [dataclasses.asdict(p) if dataclasses.is_dataclass(p) else p for p in points]
+
+
 def _mean_rows(points: Sequence[Mapping], images: Sequence[str], metric: str) -> list[dict[str, float]]:
     """Per quality, the mean bpp and ``metric`` over ``images`` (a name may repeat: a resample)."""
     by_key = {(p["image"], p["quality"]): p for p in points}
@@ -114,6 +126,7 @@ def bootstrap_bd(anchor: Sequence[Mapping], test: Sequence[Mapping], metric: str
     left out; ``low``/``high`` are ``None`` when most are. Returns ``bd``, ``low``, ``high``,
     ``images`` and ``resamples``.
     """
+    anchor, test = _as_rows(anchor), _as_rows(test)
     images = sorted({p["image"] for p in anchor})
     if images != sorted({p["image"] for p in test}):
         raise ValueError("anchor and test must be measured on the same images")
@@ -130,6 +143,13 @@ def bootstrap_bd(anchor: Sequence[Mapping], test: Sequence[Mapping], metric: str
     else:
         low, high = (float(v) for v in np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]))
     return {"bd": estimate, "low": low, "high": high, "images": len(images), "resamples": len(draws)}
+
+
+def interval_text(result: Mapping[str, float | None]) -> str:
+    """A :func:`bootstrap_bd` result's interval as ``"[-9.1, +9.4]"`` (``"n/a"`` when it has none)."""
+    if result["low"] is None or result["high"] is None:
+        return "n/a"
+    return f"[{result['low']:+.1f}, {result['high']:+.1f}]"
 
 
 #: What :func:`verdict` can say about a measured difference.
@@ -165,6 +185,22 @@ def verdict(difference: float, noise: float, interval: tuple[float, float] | Non
     return "within noise"
 
 
-def seed_spread(path: str | Path) -> dict[str, float]:
+#: The book's measured noise level: three seeds of one fine-tune (``benchmarks/seed_spread.py``).
+SEED_SPREAD = Path(__file__).resolve().parents[2] / "benchmarks" / "seed_spread.json"
+
+
+def seed_spread(path: str | Path = SEED_SPREAD) -> dict[str, float]:
     """The spread (largest minus smallest) of each measure over the seeds of ``seed_spread.json``."""
     return dict(json.loads(Path(path).read_text(encoding="utf-8"))["spread"])
+
+
+def bd_verdict(anchor: Sequence, test: Sequence, noise: float, metric: str = "psnr") -> dict:
+    """Is ``test`` better than ``anchor``? Its BD-rate with a bootstrap interval over the images
+    (:func:`bootstrap_bd`) and the :func:`verdict` on it against ``noise`` (a BD-rate spread in %):
+    ``bd``, ``low``, ``high``, ``interval`` (text) and ``verdict`` ("holds": ``test`` needs fewer bits;
+    ``None`` when the curves share no range)."""
+    result = bootstrap_bd(anchor, test, metric)
+    if result["bd"] is None:
+        return {**result, "interval": "n/a", "verdict": None}   # no common range: nothing to judge
+    interval = None if result["low"] is None else (min(result["low"], result["bd"]), max(result["high"], result["bd"]))
+    return {**result, "interval": interval_text(result), "verdict": verdict(result["bd"], noise, interval, better="lower")}
