@@ -17,6 +17,7 @@ cells (set-up, imports, first computation). Any error fails the run. ``make cola
     python scripts/colab_simulation.py                     # every chapter, every cell
     python scripts/colab_simulation.py --cells 3 notebooks/05_context_models.ipynb
     python scripts/colab_simulation.py --json benchmarks/results/colab.json   # the times the chapters quote
+    python scripts/colab_simulation.py --json benchmarks/results/colab.json notebooks/07_every_codec.ipynb  # one, merged
 """
 from __future__ import annotations
 
@@ -116,6 +117,21 @@ def execute(notebook: Path, content: Path, clone: Path, cells: int | None) -> No
         raise SystemExit(f"{notebook.name}, code cell {failed + 1}: {error.ename}: {error.evalue}") from None
 
 
+def merged(path: Path, record: dict) -> dict:
+    """``record`` merged into the record at ``path``: the chapters run now replace their old times,
+    the others keep theirs (with the date they were measured), when both ran every cell."""
+    if not path.exists():
+        return record
+    old = json.loads(path.read_text(encoding="utf-8"))
+    if old.get("cells") != record["cells"]:
+        return record
+    dates = {name: old.get("dates", {}).get(name, old["date"]) for name in old["seconds"]}
+    dates |= {name: record["date"] for name in record["seconds"]}
+    failed = [n for n in old.get("failed", []) if n not in record["seconds"]] + record["failed"]
+    return {**record, "seconds": {**old["seconds"], **record["seconds"]}, "dates": dict(sorted(dates.items())),
+            "failed": failed}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every chapter in notebooks/")
@@ -164,7 +180,7 @@ def main() -> None:
               "torch": torch_version, "date": time.strftime("%Y-%m-%d"), "failed": failed}
     print(json.dumps(record))
     if args.json:
-        args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+        args.json.write_text(json.dumps(merged(args.json, record), indent=1) + "\n", encoding="utf-8")
     if not args.workdir:
         shutil.rmtree(workdir, ignore_errors=True)
     if failed:

@@ -127,3 +127,15 @@ def test_colab_minutes_reads_the_record_and_refuses_a_missing_or_failed_chapter(
     for missing in ("b.ipynb", "c.ipynb"):
         with pytest.raises(KeyError, match="no successful run"):
             colab_minutes(missing, record)
+
+
+def test_a_partial_run_is_merged_into_the_record(tmp_path):
+    """Timing one chapter again keeps the others' times, each with the date it was measured."""
+    path = tmp_path / "colab.json"
+    path.write_text(json.dumps({"cells": "all", "seconds": {"a.ipynb": 60.0, "b.ipynb": 10.0}, "date": "2026-12-01",
+                                "failed": ["b.ipynb"]}))
+    now = {"cells": "all", "seconds": {"b.ipynb": 12.0, "c.ipynb": 30.0}, "date": "2026-12-06", "failed": []}
+    record = simulation.merged(path, now)
+    assert record["seconds"] == {"a.ipynb": 60.0, "b.ipynb": 12.0, "c.ipynb": 30.0} and record["failed"] == []
+    assert record["dates"] == {"a.ipynb": "2026-12-01", "b.ipynb": "2026-12-06", "c.ipynb": "2026-12-06"}
+    assert simulation.merged(path, {**now, "cells": 3}) == {**now, "cells": 3}   # first cells only: not merged
