@@ -3,6 +3,7 @@ import functools
 import hashlib
 import json
 import math
+import re
 import time
 
 import numpy as np
@@ -328,6 +329,22 @@ def test_every_config_loads_builds_its_model_and_names_its_checkpoint_after_itse
     assert config.name == path.stem
     model = models.MODELS[config.model](**config.model_args)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+SHIPPED_WITH_CONFIG = sorted(p.stem for p in (ROOT / "src" / "lic" / "weights").glob("*.json")
+                             if (CONFIGS / f"{p.stem}.toml").exists())
+
+
+@pytest.mark.parametrize("stem", SHIPPED_WITH_CONFIG)
+def test_a_shipped_checkpoint_was_trained_with_its_configs_model_and_lambda(stem):
+    """λ is typed in a config, in the λ grid and in the provenance: they must agree."""
+    config = load_config(CONFIGS / f"{stem}.toml")
+    provenance = read_provenance(ROOT / "src" / "lic" / "weights" / stem)
+    assert provenance["model"] == config.model
+    assert provenance["model_args"] == config.model_args
+    if (quality := re.fullmatch(r"(balle2017|minnen2018|wen2019)-q(\d)", stem)) is not None:
+        from lic.models.base import LAMBDAS
+        assert config.model_args["lmbda"] == LAMBDAS[int(quality.group(2)) - 1]
 
 
 def test_a_fine_tunes_training_curve_starts_where_its_parent_ended():
