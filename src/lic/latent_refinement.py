@@ -93,8 +93,8 @@ def refine_hyperprior(model: MeanScaleHyperprior, image: torch.Tensor, steps: in
                       tau: tuple[float, float] = (0.5, 0.05), seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
     """``(y, z)`` to send for ``image`` (``[1, 3, H, W]`` in [0, 1]) with a hyperprior model (Chapter 5):
     ``g_a`` and ``h_a`` of the padded image, then ``steps`` Adam steps on this image's
-    ``R_y + R_z + λ · 255² · MSE`` (the model's own loss, Minnen et al. eq. 2, MS-SSIM for a model
-    trained on it).
+    ``R_y + R_z + λ · 255² · MSE`` (the model's own loss: Minnen et al.'s ``R + λ D`` in CompressAI's
+    units, λ on the MSE of 8-bit values; MS-SSIM for a model trained on it).
 
     Both latents are soft-rounded by :func:`sga_round` at a temperature annealed geometrically from
     ``tau[0]`` to ``tau[1]``: ``ẑ`` around the coding tables' medians, ``ŷ`` around the means that

@@ -145,7 +145,9 @@ DISTORTIONS = ("mse", "ms-ssim")
 
 def rate_distortion(out: Mapping, x: torch.Tensor, lmbda: float,
                     distortion: str = "mse") -> tuple[torch.Tensor, dict[str, float]]:
-    """Ballé et al. 2017, eq. (2): ``L = R + λ · 255² · MSE``, or ``R + λ · (1 - MS-SSIM)``.
+    """The rate–distortion loss ``R + λ D`` of Ballé et al. 2017, in CompressAI's units:
+    ``L = R + λ · 255² · MSE`` on images in [0, 1] (λ weighs the MSE of 8-bit values; the 255² is
+    CompressAI's convention), or ``R + λ · (1 - MS-SSIM)``.
 
     ``R`` is the estimated rate in bits per pixel, ``−Σ log2 p(ŷ) / (B H W)``; the MSE and MS-SSIM
     are measured on images in [0, 1] (MS-SSIM: ``pytorch_msssim``, 5 scales, so sides above 160
@@ -220,9 +222,10 @@ class LearnedModel(nn.Module):
                 "y": y, "y_hat": y_hat}
 
     def training_loss(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, float]]:
-        """Σ over the model's λ values of ``w_λ (bpp + λ · 255² · MSE)`` (Zheng & Liang eq. 2-3, the
-        weights from :meth:`loss_weights`; one term for a single-λ model). Logs each rate's bpp and
-        PSNR when there are several."""
+        """Σ over the model's λ values of ``w_λ (bpp + λ · 255² · MSE)``: Zheng & Liang's eq. (2)-(3),
+        ``Σ w (R + λ D)``, in CompressAI's units (their λ weigh the MSE on [0, 1]; Chapter 3
+        converts), the weights from :meth:`loss_weights`; one term for a single-λ model. Logs each
+        rate's bpp and PSNR when there are several."""
         target = self.target(x)
         if len(self.lambdas) == 1:
             return rate_distortion(self(x), target, float(self.lambdas[0]), self.distortion)

@@ -5,19 +5,22 @@ One network for many rates. The rate-distortion trade-off λ is an input: a smal
 
     m_i(λ) = exp(Dense_C(ReLU(Dense_50(ℓ(λ)))))
 
-The paper does not say how λ is scaled. We use its logarithm, mapped to [0, 1] over the λ set:
-``ℓ(λ) = 1 + log(λ / λ_max) / log(λ_max / λ_min)``. The λ grid is logarithmic, and with
-``λ / λ_max`` its two lowest values (0.019 and 0.072) were so close that the network barely told
-them apart: after 2 650 training steps it coded them at 0.56 and 0.59 bpp on training crops.
+Our hidden width is 50 in every layer; Zheng & Liang use N/2 (Sec. II.D), and exp or a sigmoid as
+the last function (Sec. II.E). Zheng & Liang scale λ linearly, ``λ / max(λ_set)``
+(Sec. II.E). Our λ grid is logarithmic, and with that scaling its two lowest values (0.019 and
+0.072) were so close that the network barely told them apart: after 2 650 training steps it coded
+them at 0.56 and 0.59 bpp on training crops. We use its logarithm, mapped to [0, 1] over the λ set:
+``ℓ(λ) = 1 + log(λ / λ_max) / log(λ_max / λ_min)``.
 
 The encoder multiplies each convolution's output by its modulation before GDN (the last one scales
 the latent, which sets the rate); the decoder multiplies the latent and each IGDN's output by a
 demodulation ``d_i(λ)`` built the same way. Training sums the loss over the whole λ set at every
-step, Zheng & Liang eq. (2)-(3)::
+step, Zheng & Liang eq. (2)-(3), written in CompressAI's units (λ on the MSE of 8-bit values; their
+λ weigh the MSE on [0, 1], Chapter 3 converts)::
 
     L = Σ_λ  w_λ (R_λ + λ · 255² · D_λ),   w_λ = (λ_min / λ)^p
 
-The paper leaves the weights open. With w = 1 the highest rate's loss, about ten times the
+Zheng & Liang propose w = 1 (Sec. II.C). With w = 1 the highest rate's loss, about ten times the
 lowest's on our grid (Chapter 3 measures it), dominates the gradient of the shared transforms;
 p = 0.5 (the default) gives the four terms about the same size, and p = 1 favours the low rates,
 which pay most for the shared density (the shipped model's last stage; ``weight_power``).
@@ -42,7 +45,9 @@ from .widening import widen_latent
 
 
 class Modulation(nn.Module):
-    """``ℓ(λ) -> exp(Dense_C(ReLU(Dense_hidden(·))))``: one positive gain per channel."""
+    """``ℓ(λ) -> exp(Dense_C(ReLU(Dense_hidden(·))))``: one positive gain per channel.
+
+    ``hidden = 50`` in every layer; Zheng & Liang use N/2 (Sec. II.D)."""
 
     def __init__(self, channels: int, hidden: int = 50) -> None:
         super().__init__()
@@ -114,8 +119,9 @@ class ModulatedAutoencoder(LearnedModel):
         return 1 + torch.log(self.lambdas[rate] / high) / torch.log(high / low)
 
     def loss_weights(self) -> list[float]:
-        """``w_λ = (λ_min / λ)^p`` of eq. (3), ``p = weight_power``: 0.5 makes the rates' losses about
-        the same size; a larger ``p`` favours the low rates."""
+        """Our ``w_λ = (λ_min / λ)^p`` for the w of eq. (3) (Zheng & Liang propose w = 1),
+        ``p = weight_power``: 0.5 makes the rates' losses about the same size; a larger ``p`` favours
+        the low rates."""
         low = float(self.lambdas.min())
         return [(low / float(v)) ** self.weight_power for v in self.lambdas]
 
