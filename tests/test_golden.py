@@ -1,5 +1,7 @@
 """Golden bitstreams: every stream written by the book's codecs at the golden commit still decodes
-to exactly the same pixels, and encoding the same crop still writes exactly the same bytes.
+to exactly the same pixels, and encoding the same crop still writes exactly the same bytes. (Where a
+CPU's floating-point rounding moved a decoded pixel by one level, that CPU's pixel hash is listed
+beside the golden one in the manifest: conv-ae quality 4, first seen in session 14.)
 
 A change that breaks this must be deliberate (a new checkpoint or container version): then rerun
 ``scripts/make_golden.py`` in the same commit and say so in its message.
@@ -38,7 +40,9 @@ def test_golden_stream_decodes_bit_exactly(stream):
     assert hashlib.sha256(data).hexdigest() == entry["stream_sha256"]
     decoded = get_codec(entry["codec"]).decompress(data)
     assert decoded.shape == (3, MANIFEST["crop"]["height"], MANIFEST["crop"]["width"])
-    assert make_golden.pixels_sha256(decoded) == entry["pixels_sha256"]
+    # the synthesis is floating point: a CPU whose rounding differs may move a pixel by one 8-bit
+    # level (the streams stay identical); such a CPU's hash is listed beside the golden one
+    assert make_golden.pixels_sha256(decoded) in {entry["pixels_sha256"], *entry.get("pixels_sha256_other_cpus", ())}
 
 
 @pytest.mark.parametrize("stream", sorted(STREAMS))
